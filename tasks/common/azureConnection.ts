@@ -1,0 +1,71 @@
+import {
+  AzurePipelinesCredential,
+  ClientCertificateCredential,
+  ClientSecretCredential,
+  ManagedIdentityCredential,
+  type TokenCredential,
+} from "@azure/identity";
+
+/** An Azure Resource Manager service connection, as plain values. */
+export interface AzureConnection {
+  /** Resource Manager URL of the connection's cloud, such as https://management.azure.com/. */
+  armUrl: string;
+  /** Entra ID authority host of that cloud, such as https://login.microsoftonline.com/. */
+  authorityHost: string;
+  /** The audience of Resource Manager tokens (the connection's activeDirectoryServiceEndpointResourceId). */
+  audience: string;
+  subscriptionId: string;
+  tenantId: string;
+  authentication: AzureAuthentication;
+}
+
+export type AzureAuthentication =
+  | { scheme: "servicePrincipalSecret"; clientId: string; secret: string }
+  | { scheme: "servicePrincipalCertificate"; clientId: string; certificatePem: string }
+  | { scheme: "managedIdentity"; clientId?: string }
+  | {
+      scheme: "workloadIdentityFederation";
+      clientId: string;
+      serviceConnectionId: string;
+      /** The job's access token, with which the OIDC token is requested from Azure DevOps. */
+      systemAccessToken: string;
+    };
+
+const PUBLIC_CLOUD_AUTHORITIES = [
+  "https://login.microsoftonline.com",
+  "https://login.chinacloudapi.cn",
+  "https://login.microsoftonline.us",
+];
+
+export function armScope(connection: AzureConnection): string {
+  return `${connection.audience.replace(/\/+$/, "")}/.default`;
+}
+
+export function createCredential(connection: AzureConnection): TokenCredential {
+  const authorityHost = connection.authorityHost;
+  // Instance discovery asks the public cloud about the authority: Azure Stack and other hosts must skip it.
+  const disableInstanceDiscovery = !PUBLIC_CLOUD_AUTHORITIES.includes(authorityHost.replace(/\/+$/, ""));
+  const options = { authorityHost, disableInstanceDiscovery };
+  const auth = connection.authentication;
+  switch (auth.scheme) {
+    case "servicePrincipalSecret":
+      return new ClientSecretCredential(connection.tenantId, auth.clientId, auth.secret, options);
+    case "servicePrincipalCertificate":
+      return new ClientCertificateCredential(
+        connection.tenantId,
+        auth.clientId,
+        { certificate: auth.certificatePem },
+        options,
+      );
+    case "managedIdentity":
+      return auth.clientId ? new ManagedIdentityCredential(auth.clientId) : new ManagedIdentityCredential();
+    case "workloadIdentityFederation":
+      return new AzurePipelinesCredential(
+        connection.tenantId,
+        auth.clientId,
+        auth.serviceConnectionId,
+        auth.systemAccessToken,
+        options,
+      );
+  }
+}

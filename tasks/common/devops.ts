@@ -1,0 +1,173 @@
+import * as azdev from "azure-devops-node-api";
+import type { ITaskAgentApi } from "azure-devops-node-api/TaskAgentApi";
+import {
+  TaskAgentStatus,
+  TaskResult,
+  type TaskAgent,
+} from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
+import { ENV } from "./contract";
+import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "./errors";
+
+/** The DistributedTask security namespace and its Manage bit: registering agents in a pool needs it. */
+const DISTRIBUTED_TASK_NAMESPACE = "101eae8c-1709-47f9-b228-0e476c35b3ba";
+const MANAGE_PERMISSION = 2;
+
+export interface Pool {
+  id: number;
+  name: string;
+}
+
+/** An agent of a pool, reduced to what the tasks decide on. */
+export interface PoolAgent {
+  id: number;
+  name: string;
+  online: boolean;
+  /** The job the agent runs now. */
+  currentJob?: { name: string; since?: Date };
+  /** The last job the agent finished. */
+  lastJob?: { name: string; result: string; finished?: Date };
+  createdOn?: Date;
+  /** Value of the run-key capability, when capabilities were asked for. */
+  runKey?: string;
+}
+
+const RESULT_NAMES: Record<number, string> = {
+  [TaskResult.Succeeded]: "succeeded",
+  [TaskResult.SucceededWithIssues]: "succeeded with issues",
+  [TaskResult.Failed]: "failed",
+  [TaskResult.Canceled]: "canceled",
+  [TaskResult.Skipped]: "skipped",
+  [TaskResult.Abandoned]: "abandoned",
+};
+
+export function toPoolAgent(agent: TaskAgent): PoolAgent {
+  const assigned = agent.assignedRequest;
+  const last = agent.lastCompletedRequest;
+  const capabilities = { ...agent.systemCapabilities, ...agent.userCapabilities };
+  return {
+    id: agent.id ?? 0,
+    name: agent.name ?? "",
+    online: agent.status === TaskAgentStatus.Online,
+    currentJob:
+      assigned && !assigned.finishTime
+        ? { name: assigned.jobName ?? "a job", since: assigned.assignTime }
+        : undefined,
+    lastJob: last
+      ? {
+          name: last.jobName ?? "a job",
+          result: RESULT_NAMES[last.result ?? -1] ?? "unknown",
+          finished: last.finishTime,
+        }
+      : undefined,
+    createdOn: agent.createdOn,
+    runKey: capabilities[ENV.runKey],
+  };
+}
+
+/** Agent pools and agents of one organization, reached with one token. */
+export class PoolClient {
+  private constructor(
+    private readonly connection: azdev.WebApi,
+    private readonly agents: ITaskAgentApi,
+    private readonly collectionUrl: string,
+  ) {}
+
+  static async connect(collectionUrl: string, token: string): Promise<PoolClient> {
+    const connection = new azdev.WebApi(collectionUrl, azdev.getHandlerFromToken(token), {
+      allowRetries: true,
+      maxRetries: 3,
+    });
+    return new PoolClient(connection, await connection.getTaskAgentApi(), collectionUrl);
+  }
+
+  /** The pool by name; a clear error when it is missing or cannot take self-hosted agents. */
+  async findPool(name: string): Promise<Pool> {
+    const pools = await this.call(`look up agent pool '${name}'`, () => this.agents.getAgentPools(name));
+    const pool = (pools ?? []).find((candidate) => candidate.name?.toLowerCase() === name.toLowerCase());
+    if (!pool?.id) {
+      throw new InputError(
+        "agentPool",
+        `agent pool '${name}' was not found in ${this.collectionUrl}: create it under Organization settings > Agent pools (type self-hosted), or fix the name.`,
+      );
+    }
+    if (pool.isHosted) {
+      throw new InputError(
+        "agentPool",
+        `'${name}' is a Microsoft-hosted pool: name a self-hosted agent pool.`,
+      );
+    }
+    return { id: pool.id, name: pool.name ?? name };
+  }
+
+  /** Fails when the token's identity cannot register and remove agents in the pool. */
+  async checkCanManage(pool: Pool): Promise<void> {
+    const url = `${this.collectionUrl.replace(/\/+$/, "")}/_apis/permissions/${DISTRIBUTED_TASK_NAMESPACE}/${MANAGE_PERMISSION}?tokens=AgentPools/${pool.id}&api-version=7.1`;
+    const answer = await this.call(`check the permissions on agent pool '${pool.name}'`, async () => {
+      const response = await this.connection.rest.get<{ value?: boolean[] }>(url);
+      return response.result;
+    });
+    if (answer?.value?.[0] !== true) throw await this.missingRole(pool);
+  }
+
+  /** All agents of the pool, with what they run and their capabilities, in one request. */
+  async listAgents(pool: Pool): Promise<PoolAgent[]> {
+    const agents = await this.call(`list the agents of pool '${pool.name}'`, () =>
+      this.agents.getAgents(pool.id, undefined, true, true, true),
+    );
+    return (agents ?? []).map(toPoolAgent);
+  }
+
+  /** Removes an agent registration; resolves false when it was already gone. */
+  async deleteAgent(pool: Pool, agentId: number): Promise<boolean> {
+    try {
+      await this.agents.deleteAgent(pool.id, agentId);
+      return true;
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return false;
+      if (httpStatusOf(error) === 403) throw await this.missingRole(pool);
+      throw this.explain(error, `remove agent ${agentId} from pool '${pool.name}'`);
+    }
+  }
+
+  private async missingRole(pool: Pool): Promise<AccessError> {
+    const identity = await this.identityName();
+    return new AccessError(
+      `${identity} may not manage agent pool '${pool.name}': give it the Administrator role on the pool (Organization settings > Agent pools > ${pool.name} > Security). With the job's access token the identity is the project's build service ('<project> Build Service (<organization>)').`,
+    );
+  }
+
+  private async identityName(): Promise<string> {
+    try {
+      const data = await this.connection.connect();
+      const user = data.authenticatedUser;
+      const name = user?.providerDisplayName ?? user?.customDisplayName;
+      return name ? `The identity '${name}'` : "The token's identity";
+    } catch {
+      return "The token's identity";
+    }
+  }
+
+  private async call<T>(action: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (error) {
+      throw this.explain(error, action);
+    }
+  }
+
+  private explain(error: unknown, action: string): Error {
+    if (error instanceof UserError) return error;
+    const status = httpStatusOf(error);
+    if (status === 401) {
+      return new AccessError(
+        `Azure DevOps rejected the token when trying to ${action} (HTTP 401): leave 'token' empty to use the job's access token, or give a personal access token that has not expired with the Agent Pools (read & manage) scope.`,
+      );
+    }
+    if (status === 403) {
+      return new AccessError(
+        `The token may not ${action} (HTTP 403): its identity needs the Administrator role on the agent pool (Organization settings > Agent pools > Security).`,
+      );
+    }
+    return new Error(`Could not ${action}${status ? ` (HTTP ${status})` : ""}: ${errorMessage(error)}`);
+  }
+}

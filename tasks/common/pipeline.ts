@@ -1,0 +1,151 @@
+/** Everything that reads from or writes to the agent through azure-pipelines-task-lib. */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tl from "azure-pipelines-task-lib/task";
+import type { AzureAuthentication, AzureConnection } from "./azureConnection";
+import { InputError } from "./errors";
+import type { RawInputs } from "./inputs";
+import type { Log } from "./log";
+import type { RegistryCredential } from "./providers/aci";
+
+/** The raw values of the named inputs; never throws, so that validation happens in one place. */
+export function readInputs(names: readonly string[]): RawInputs {
+  return Object.fromEntries(names.map((name) => [name, tl.getInput(name, false)]));
+}
+
+export const pipelineLog: Log = {
+  info: (message) => console.log(message),
+  warn: (message) => tl.warning(message),
+  group: (title, lines) => {
+    console.log(`##[group]${title}`);
+    console.log(lines);
+    console.log("##[endgroup]");
+  },
+};
+
+function secret(value: string | undefined): string | undefined {
+  if (value) tl.setSecret(value);
+  return value;
+}
+
+export function collectionUrl(): string {
+  const url = tl.getVariable("System.CollectionUri") ?? tl.getVariable("System.TeamFoundationCollectionUri");
+  if (!url) throw new Error("System.CollectionUri is not set: run this task in an Azure Pipelines job.");
+  return url;
+}
+
+/** The token that registers and removes agents: the given one, or the job's own access token. */
+export function registrationToken(given: string | undefined): string {
+  const token = given ?? tl.getEndpointAuthorizationParameter("SystemVssConnection", "AccessToken", true);
+  if (!token) {
+    throw new InputError(
+      "token",
+      "is empty and the job's access token is not available: give a personal access token, or allow scripts to access the OAuth token for this job.",
+    );
+  }
+  return secret(token)!;
+}
+
+/** An Azure Resource Manager service connection, as the agent hands it to tasks. */
+export function readAzureConnection(id: string): AzureConnection {
+  const scheme = (tl.getEndpointAuthorizationScheme(id, true) ?? "ServicePrincipal").toLowerCase();
+  const param = (key: string) => tl.getEndpointAuthorizationParameter(id, key, true);
+  const data = (key: string) => tl.getEndpointDataParameter(id, key, true);
+  const armUrl = tl.getEndpointUrl(id, true) || "https://management.azure.com/";
+  const tenantId = param("tenantid") ?? "";
+  const clientId = param("serviceprincipalid") ?? "";
+  let authentication: AzureAuthentication;
+  switch (scheme) {
+    case "serviceprincipal":
+      authentication =
+        param("authenticationType") === "spnCertificate"
+          ? {
+              scheme: "servicePrincipalCertificate",
+              clientId,
+              certificatePem: secret(param("servicePrincipalCertificate")) ?? "",
+            }
+          : {
+              scheme: "servicePrincipalSecret",
+              clientId,
+              secret: secret(param("serviceprincipalkey")) ?? "",
+            };
+      break;
+    case "managedserviceidentity":
+      authentication = { scheme: "managedIdentity", clientId: data("msiclientId") || undefined };
+      break;
+    case "workloadidentityfederation":
+      authentication = {
+        scheme: "workloadIdentityFederation",
+        clientId,
+        serviceConnectionId: id,
+        systemAccessToken: registrationToken(undefined),
+      };
+      break;
+    default:
+      throw new InputError(
+        "azureSubscription",
+        `the connection uses the '${scheme}' scheme, which this task does not support: use a service principal, managed identity or workload identity federation connection.`,
+      );
+  }
+  const subscriptionId = data("subscriptionid") ?? data("subscriptionId");
+  if (!subscriptionId) {
+    throw new InputError(
+      "azureSubscription",
+      "the connection is not scoped to a subscription: use a subscription-level Azure Resource Manager connection.",
+    );
+  }
+  return {
+    armUrl,
+    authorityHost:
+      data("activeDirectoryAuthority") ||
+      data("environmentAuthorityUrl") ||
+      "https://login.microsoftonline.com/",
+    audience: data("activeDirectoryServiceEndpointResourceId") || armUrl,
+    subscriptionId,
+    tenantId,
+    authentication,
+  };
+}
+
+/** A Docker Registry service connection (username and password). */
+export function readRegistryConnection(id: string): RegistryCredential & { password: string } {
+  const param = (key: string) => tl.getEndpointAuthorizationParameter(id, key, true);
+  const server = param("registry");
+  const username = param("username");
+  const password = secret(param("password"));
+  if (!server || !username || !password) {
+    throw new InputError(
+      "registryConnection",
+      "the connection has no registry, username and password: use a Docker Registry connection of type 'Others' or 'Azure Container Registry' with admin or token credentials, or use registryIdentity for Azure Container Registry.",
+    );
+  }
+  return { server, username, password };
+}
+
+/** Fires when the agent cancels the task (SIGINT, then SIGTERM). */
+export function cancellationSignal(log: Log): AbortSignal {
+  const controller = new AbortController();
+  const cancel = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) return;
+    log.warn(`Received ${signal}: cancelling and removing what this task created.`);
+    controller.abort();
+  };
+  process.on("SIGINT", cancel);
+  process.on("SIGTERM", cancel);
+  return controller.signal;
+}
+
+/** Attaches a markdown job summary to the run. */
+export function uploadSummary(name: string, markdown: string): void {
+  const directory = tl.getVariable("Agent.TempDirectory") ?? os.tmpdir();
+  const file = path.join(directory, `${name}-${process.pid}.md`);
+  fs.writeFileSync(file, markdown);
+  tl.uploadSummary(file);
+}
+
+/** Test-only tuning: polling interval, so that tests need not wait seconds per round. */
+export function pollIntervalMs(fallback: number): number {
+  const value = Number(process.env.EPHEMERAL_AGENT_POLL_INTERVAL_MS);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}

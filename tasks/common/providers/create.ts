@@ -1,0 +1,62 @@
+import * as pipeline from "../pipeline";
+import { checkRegistryMatches, type ImageReference } from "../resources";
+import type { ProviderName, PullPolicy } from "../startInputs";
+import { AciProvider } from "./aci";
+import { DockerProvider } from "./docker";
+import type { AgentProvider } from "./provider";
+
+/** The inputs that choose and configure a provider, shared by both tasks. */
+export interface ProviderInputs {
+  provider: ProviderName;
+  image?: ImageReference;
+  registryConnection?: string;
+  aci?: {
+    azureSubscription: string;
+    resourceGroup: string;
+    location?: string;
+    subnetId?: string;
+    dnsServers?: string[];
+    registryIdentity?: string;
+    cpu?: number;
+    memoryGB?: number;
+    osType?: "Linux" | "Windows";
+  };
+  docker?: { dockerEndpoint?: string; dockerNetwork?: string; pullPolicy?: PullPolicy };
+}
+
+/** Resolves the service connections the inputs name and makes the provider. */
+export function createProvider(inputs: ProviderInputs, pollIntervalMs: number): AgentProvider {
+  const registry = inputs.registryConnection
+    ? pipeline.readRegistryConnection(inputs.registryConnection)
+    : undefined;
+  if (registry && inputs.image) checkRegistryMatches(inputs.image, registry.server);
+  if (inputs.provider === "docker") {
+    const docker = inputs.docker ?? {};
+    return new DockerProvider({
+      connection: pipeline.readDockerConnection(docker.dockerEndpoint),
+      network: docker.dockerNetwork,
+      pullPolicy: docker.pullPolicy ?? "ifNotPresent",
+      image: inputs.image?.reference,
+      registry,
+    });
+  }
+  const aci = inputs.aci!;
+  const registryIdentity = aci.registryIdentity;
+  return new AciProvider({
+    connection: pipeline.readAzureConnection(aci.azureSubscription),
+    resourceGroup: aci.resourceGroup,
+    location: aci.location,
+    subnetId: aci.subnetId,
+    dnsServers: aci.dnsServers ?? [],
+    cpu: aci.cpu ?? 1,
+    memoryGB: aci.memoryGB ?? 2,
+    osType: aci.osType ?? "Linux",
+    registry:
+      registry ??
+      (registryIdentity && inputs.image
+        ? { server: inputs.image.registry, identityId: registryIdentity }
+        : undefined),
+    registryIdentity,
+    pollIntervalMs,
+  });
+}

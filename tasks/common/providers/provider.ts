@@ -1,0 +1,54 @@
+import type { AgentIdentity } from "../contract";
+
+/**
+ * What the tasks need from the place agents run in. Each provider is given its settings when it is made;
+ * every method speaks of agents by name (the container's name is the agent's name).
+ */
+export interface AgentProvider {
+  /** One line saying where agents run, for logs and summaries. */
+  readonly description: string;
+  /** Checks settings and access before anything is created; throws a UserError naming the fix. */
+  prepare(): Promise<void>;
+  create(spec: AgentContainerSpec): Promise<void>;
+  /** States of the named containers for one polling round, with a bounded number of requests. */
+  pollStatuses(names: readonly string[]): Promise<Map<string, ContainerStatus>>;
+  status(name: string): Promise<ContainerStatus>;
+  logs(name: string): Promise<string>;
+  /** Removes the container; resolves false when it was already gone. */
+  remove(name: string): Promise<boolean>;
+  /** Containers of ours (by tags or labels) for the given pool. */
+  list(pool: string): Promise<LaunchedContainer[]>;
+}
+
+export interface AgentContainerSpec {
+  identity: AgentIdentity;
+  image: string;
+  /** Visible environment of the container. */
+  environment: Readonly<Record<string, string>>;
+  /** The registration token: never part of the visible environment. */
+  token: string;
+}
+
+export type ContainerState = "provisioning" | "running" | "exited" | "failed" | "missing";
+
+export interface ContainerStatus {
+  state: ContainerState;
+  exitCode?: number;
+  /** What the platform says about the state, such as a provisioning error. */
+  detail?: string;
+}
+
+export interface LaunchedContainer {
+  identity: AgentIdentity;
+}
+
+export function isFinished(status: ContainerStatus): boolean {
+  return status.state === "exited" || status.state === "failed" || status.state === "missing";
+}
+
+export function describeStatus(status: ContainerStatus): string {
+  const parts: string[] = [status.state];
+  if (status.exitCode !== undefined) parts.push(`exit code ${status.exitCode}`);
+  if (status.detail) parts.push(status.detail);
+  return parts.join(", ");
+}

@@ -1,0 +1,250 @@
+import { agentEnvironment, demandFor, type AgentIdentity } from "./contract";
+import type { Pool, PoolAgent, PoolClient } from "./devops";
+import { UserError, errorMessage } from "./errors";
+import { formatDuration, type Log } from "./log";
+import { agentNames } from "./naming";
+import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "./providers/provider";
+import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "./timing";
+
+export interface StartOptions {
+  pool: string;
+  runKey: string;
+  namePrefix: string;
+  count: number;
+  image: string;
+  collectionUrl: string;
+  /** Registration token; goes to the containers as a secret only. */
+  token: string;
+  environment: Readonly<Record<string, string>>;
+  onlineTimeoutMs: number;
+  maxLifetimeMinutes: number;
+  keepOnFailure: boolean;
+  pollIntervalMs: number;
+}
+
+export interface StartContext {
+  provider: AgentProvider;
+  pools: Pick<PoolClient, "findPool" | "checkCanManage" | "listAgents" | "deleteAgent">;
+  log: Log;
+  signal: AbortSignal;
+  clock: Clock;
+  /** Distinguishes this start from parallel starts and re-runs with the same run key. */
+  launchId: string;
+}
+
+export interface AgentReport {
+  name: string;
+  onlineAfterMs?: number;
+  status?: ContainerStatus;
+}
+
+export interface StartResult {
+  pool: string;
+  runKey: string;
+  demand: string;
+  agents: AgentReport[];
+  steps: { name: string; ms: number }[];
+  totalMs: number;
+  providerDescription: string;
+}
+
+/** The start failed; `result` tells what was launched and how far it got, for the summary. */
+export class StartFailure extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly result: StartResult,
+  ) {
+    super(errorMessage(cause));
+    this.name = "StartFailure";
+  }
+}
+
+const LOG_TAIL_LINES = 30;
+const PROGRESS_EVERY_MS = 30_000;
+
+/** Launches the agents, waits until all are online, and removes what it made if that fails. */
+export async function startAgents(options: StartOptions, context: StartContext): Promise<StartResult> {
+  const { provider, pools, log, signal, clock } = context;
+  const timer = new StepTimer(clock);
+  const names = agentNames(options.namePrefix, options.runKey, context.launchId, options.count);
+  const reports = new Map<string, AgentReport>(names.map((name) => [name, { name }]));
+  const result = (): StartResult => ({
+    pool: options.pool,
+    runKey: options.runKey,
+    demand: demandFor(options.runKey),
+    agents: [...reports.values()],
+    steps: timer.steps,
+    totalMs: timer.elapsedMs,
+    providerDescription: provider.description,
+  });
+  const launches: Promise<void>[] = [];
+  let pool: Pool | undefined;
+
+  try {
+    pool = await timer.time("Check pool and provider", async () => {
+      const found = await pools.findPool(options.pool);
+      await pools.checkCanManage(found);
+      await provider.prepare();
+      return found;
+    });
+    throwIfCancelled(signal);
+    log.info(
+      `Launching ${names.length} agent(s) for pool '${pool.name}' on ${provider.description}: ${names.join(", ")}`,
+    );
+
+    await timer.time("Create containers", async () => {
+      const created = clock();
+      for (const name of names) {
+        const identity: AgentIdentity = {
+          name,
+          pool: options.pool,
+          runKey: options.runKey,
+          created: new Date(),
+          lifetimeMinutes: options.maxLifetimeMinutes,
+        };
+        launches.push(
+          provider.create({
+            identity,
+            image: options.image,
+            environment: agentEnvironment(identity, options.collectionUrl, options.environment),
+            token: options.token,
+          }),
+        );
+      }
+      const outcomes = await Promise.allSettled(launches);
+      const failed = outcomes.find(
+        (outcome): outcome is PromiseRejectedResult => outcome.status === "rejected",
+      );
+      if (failed) throw failed.reason;
+      log.info(`Created ${names.length} container(s) in ${formatDuration(clock() - created)}.`);
+    });
+
+    const onlinePool = pool;
+    await timer.time("Wait for agents online", () =>
+      waitUntilOnline(names, onlinePool, options, context, reports, timer),
+    );
+    log.info(`All ${names.length} agent(s) are online after ${formatDuration(timer.elapsedMs)}.`);
+    return result();
+  } catch (error) {
+    if (options.keepOnFailure) {
+      if (launches.length)
+        log.warn(`keepOnFailure is set: leaving ${names.join(", ")} in place for debugging.`);
+    } else if (launches.length) {
+      await Promise.allSettled(launches);
+      await removeEverything(names, pool, context);
+    }
+    throw new StartFailure(error, result());
+  }
+}
+
+async function waitUntilOnline(
+  names: readonly string[],
+  pool: Pool,
+  options: StartOptions,
+  context: StartContext,
+  reports: Map<string, AgentReport>,
+  timer: StepTimer,
+): Promise<void> {
+  const { provider, pools, log, signal, clock } = context;
+  const deadline = new Deadline(clock, options.onlineTimeoutMs);
+  const registered = new Set<string>();
+  let lastProgress = clock();
+  let statuses = new Map<string, ContainerStatus>();
+
+  for (;;) {
+    throwIfCancelled(signal);
+    const waiting = names.filter((name) => reports.get(name)?.onlineAfterMs === undefined);
+    const agents = new Map<string, PoolAgent>(
+      (await pools.listAgents(pool))
+        .filter((agent) => names.includes(agent.name))
+        .map((agent) => [agent.name, agent]),
+    );
+    for (const name of waiting) {
+      const agent = agents.get(name);
+      if (agent && !registered.has(name)) {
+        registered.add(name);
+        log.info(`Agent ${name} registered in pool '${pool.name}' after ${formatDuration(timer.elapsedMs)}.`);
+      }
+      if (agent?.online) {
+        reports.get(name)!.onlineAfterMs = timer.elapsedMs;
+        log.info(`Agent ${name} is online after ${formatDuration(timer.elapsedMs)}.`);
+      }
+    }
+    const stillWaiting = waiting.filter((name) => reports.get(name)?.onlineAfterMs === undefined);
+    if (stillWaiting.length === 0) return;
+
+    statuses = await provider.pollStatuses(stillWaiting);
+    for (const [name, status] of statuses) reports.get(name)!.status = status;
+    const stopped = stillWaiting.find((name) => {
+      const status = statuses.get(name);
+      return status !== undefined && isFinished(status);
+    });
+    if (stopped) {
+      throw new UserError(
+        `The container of agent ${stopped} stopped before the agent came online (${describeStatus(statuses.get(stopped)!)}).${await logTail(provider, stopped)}`,
+      );
+    }
+    if (deadline.passed) {
+      const states = stillWaiting
+        .map(
+          (name) =>
+            `${name}: ${registered.has(name) ? "registered, offline" : "not registered"}, container ${statuses.has(name) ? describeStatus(statuses.get(name)!) : "unknown"}`,
+        )
+        .join("; ");
+      throw new UserError(
+        `Timed out after ${formatDuration(options.onlineTimeoutMs)} waiting for ${stillWaiting.length} agent(s) to come online (${states}). Raise onlineTimeoutMinutes if the image is large or the agent is downloaded at start.${await logTail(provider, stillWaiting[0])}`,
+      );
+    }
+    if (clock() - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = clock();
+      log.info(
+        `Waiting for ${stillWaiting.length} of ${names.length} agent(s) to come online (${formatDuration(timer.elapsedMs)} so far).`,
+      );
+    }
+    await sleep(deadline.nextWaitMs(options.pollIntervalMs), signal);
+  }
+}
+
+async function logTail(provider: AgentProvider, name: string): Promise<string> {
+  try {
+    const lines = (await provider.logs(name)).trimEnd().split("\n");
+    if (lines.length === 1 && lines[0] === "") return " The container wrote no log.";
+    return `\nLast lines of its log:\n${lines.slice(-LOG_TAIL_LINES).join("\n")}`;
+  } catch (error) {
+    return ` Its log could not be read: ${errorMessage(error)}`;
+  }
+}
+
+/** Removes every container and agent registration this start made; reports, never throws. */
+async function removeEverything(
+  names: readonly string[],
+  pool: Pool | undefined,
+  context: StartContext,
+): Promise<void> {
+  const { provider, pools, log } = context;
+  log.info(`Removing what this task created: ${names.join(", ")}`);
+  await Promise.all(
+    names.map(async (name) => {
+      try {
+        await provider.remove(name);
+      } catch (error) {
+        log.warn(`Could not remove the container of agent ${name}: ${errorMessage(error)}`);
+      }
+    }),
+  );
+  // Registrations last: a container removed before its agent registered can no longer add one.
+  if (!pool) return;
+  try {
+    const agents = (await pools.listAgents(pool)).filter((agent) => names.includes(agent.name));
+    await Promise.all(agents.map((agent) => pools.deleteAgent(pool, agent.id)));
+  } catch (error) {
+    log.warn(`Could not remove the agent registrations from pool '${pool.name}': ${errorMessage(error)}`);
+  }
+}
+
+export function isCancellation(error: unknown): boolean {
+  return (
+    error instanceof CancelledError ||
+    (error instanceof StartFailure && error.cause instanceof CancelledError)
+  );
+}

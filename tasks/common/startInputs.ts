@@ -1,0 +1,149 @@
+import { RESERVED_ENVIRONMENT } from "./contract";
+import { InputError } from "./errors";
+import {
+  optional,
+  parseBoolean,
+  parseChoice,
+  parseDecimal,
+  parseEnvironment,
+  parseInteger,
+  parseRunKey,
+  required,
+  type RawInputs,
+} from "./inputs";
+import { parseAgentNamePrefix } from "./naming";
+import { parseDnsServers, parseImage, parseSubnetId, type ImageReference } from "./resources";
+
+export const PROVIDERS = ["aci", "docker"] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+export const PULL_POLICIES = ["always", "ifNotPresent", "never"] as const;
+export type PullPolicy = (typeof PULL_POLICIES)[number];
+
+/** Everything the start task's inputs say, checked; connections are resolved by the caller. */
+export interface StartInputs {
+  provider: ProviderName;
+  image: ImageReference;
+  registryConnection?: string;
+  agentPool: string;
+  agentNamePrefix: string;
+  count: number;
+  runKey: string;
+  token?: string;
+  environment: Record<string, string>;
+  onlineTimeoutMinutes: number;
+  maxLifetimeMinutes: number;
+  keepOnFailure: boolean;
+  aci?: {
+    azureSubscription: string;
+    resourceGroup: string;
+    location?: string;
+    subnetId?: string;
+    dnsServers: string[];
+    registryIdentity?: string;
+    cpu: number;
+    memoryGB: number;
+    osType: "Linux" | "Windows";
+  };
+  docker?: {
+    dockerEndpoint?: string;
+    dockerNetwork?: string;
+    pullPolicy: PullPolicy;
+  };
+}
+
+/** ACI limits for one container group in most regions. */
+export const ACI_LIMITS = {
+  cpu: { min: 0.1, max: 4, step: 0.1 },
+  memoryGB: { min: 0.1, max: 16, step: 0.1 },
+};
+export const MAX_AGENTS = 50;
+
+export function parseStartInputs(raw: RawInputs): StartInputs {
+  const provider = parseChoice("provider", optional(raw, "provider") ?? "aci", PROVIDERS);
+  const inputs: StartInputs = {
+    provider,
+    image: parseImage(
+      required(raw, "image", "the agent image, such as myregistry.azurecr.io/ephemeral-agent:1"),
+    ),
+    registryConnection: optional(raw, "registryConnection"),
+    agentPool: required(raw, "agentPool", "the name of a self-hosted agent pool"),
+    agentNamePrefix: parseAgentNamePrefix(optional(raw, "agentNamePrefix") ?? "ephemeral"),
+    count: parseInteger("count", optional(raw, "count") ?? "1", { min: 1, max: MAX_AGENTS }),
+    runKey: parseRunKey(required(raw, "runKey", "a key for this run, such as $(Build.BuildId)")),
+    token: optional(raw, "token"),
+    environment: parseEnvironment(raw.environment, RESERVED_ENVIRONMENT),
+    onlineTimeoutMinutes: parseInteger(
+      "onlineTimeoutMinutes",
+      optional(raw, "onlineTimeoutMinutes") ?? "10",
+      {
+        min: 1,
+        max: 60,
+      },
+    ),
+    maxLifetimeMinutes: parseInteger("maxLifetimeMinutes", optional(raw, "maxLifetimeMinutes") ?? "120", {
+      min: 5,
+      max: 7 * 24 * 60,
+    }),
+    keepOnFailure: parseBoolean("keepOnFailure", raw.keepOnFailure, false),
+  };
+  if (inputs.maxLifetimeMinutes <= inputs.onlineTimeoutMinutes) {
+    throw new InputError(
+      "maxLifetimeMinutes",
+      `${inputs.maxLifetimeMinutes} leaves no time for a job after an online timeout of ${inputs.onlineTimeoutMinutes} minutes: make it longer than onlineTimeoutMinutes.`,
+    );
+  }
+  if (provider === "aci") inputs.aci = parseAciInputs(raw);
+  else inputs.docker = parseDockerInputs(raw);
+  return inputs;
+}
+
+function parseAciInputs(raw: RawInputs): NonNullable<StartInputs["aci"]> {
+  const subnetId = optional(raw, "subnetId");
+  const osType = parseChoice("osType", optional(raw, "osType") ?? "Linux", ["Linux", "Windows"] as const);
+  if (subnetId && osType === "Windows") {
+    throw new InputError(
+      "osType",
+      "Azure Container Instances runs Windows containers only outside virtual networks: use Linux, or clear subnetId.",
+    );
+  }
+  const dnsServers = parseDnsServers(raw.dnsServers);
+  if (dnsServers.length && !subnetId) {
+    throw new InputError(
+      "dnsServers",
+      "DNS servers apply only to container groups in a subnet: set subnetId, or clear dnsServers.",
+    );
+  }
+  return {
+    azureSubscription: required(raw, "azureSubscription", "an Azure Resource Manager service connection"),
+    resourceGroup: parseResourceGroup(
+      required(raw, "resourceGroup", "the resource group the containers are created in"),
+    ),
+    location: optional(raw, "location"),
+    subnetId: subnetId === undefined ? undefined : parseSubnetId(subnetId),
+    dnsServers,
+    registryIdentity: optional(raw, "registryIdentity"),
+    cpu: parseDecimal("cpu", optional(raw, "cpu") ?? "1", ACI_LIMITS.cpu),
+    memoryGB: parseDecimal("memoryGB", optional(raw, "memoryGB") ?? "2", ACI_LIMITS.memoryGB),
+    osType,
+  };
+}
+
+function parseDockerInputs(raw: RawInputs): NonNullable<StartInputs["docker"]> {
+  return {
+    dockerEndpoint: optional(raw, "dockerEndpoint"),
+    dockerNetwork: optional(raw, "dockerNetwork"),
+    pullPolicy: parseChoice("pullPolicy", optional(raw, "pullPolicy") ?? "ifNotPresent", PULL_POLICIES),
+  };
+}
+
+const RESOURCE_GROUP = /^[-\w.()]{1,89}[-\w()]$|^[-\w()]$/u;
+
+export function parseResourceGroup(value: string): string {
+  if (!RESOURCE_GROUP.test(value)) {
+    throw new InputError(
+      "resourceGroup",
+      `'${value}' is not a resource group name: use up to 90 letters, digits, '-', '_', '.', '(' or ')', not ending with '.'.`,
+    );
+  }
+  return value;
+}

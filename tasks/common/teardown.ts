@@ -1,0 +1,289 @@
+import type { AgentIdentity } from "./contract";
+import type { Pool, PoolAgent, PoolClient } from "./devops";
+import { errorMessage } from "./errors";
+import { formatDuration, type Log } from "./log";
+import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "./providers/provider";
+import {
+  isEphemeralAgentName,
+  maySweepContainer,
+  maySweepRegistration,
+  shouldAwait,
+  shouldGrantGrace,
+  teardownOutcome,
+  type SweepPolicy,
+  type TeardownOutcome,
+} from "./teardownDecisions";
+import { Deadline, sleep, throwIfCancelled, type Clock } from "./timing";
+
+export interface TeardownOptions {
+  pool: string;
+  runKey: string;
+  /** Explicit agent names; found through the run key when empty. */
+  agentNames: readonly string[];
+  agentNamePrefix: string;
+  awaitTimeoutMs: number;
+  gracePeriodMs: number;
+  showLogs: boolean;
+  /** 0 turns the sweep off. */
+  sweepOlderThanMinutes: number;
+  pollIntervalMs: number;
+}
+
+export interface TeardownContext {
+  provider: AgentProvider;
+  pools: Pick<PoolClient, "findPool" | "listAgents" | "deleteAgent">;
+  log: Log;
+  signal: AbortSignal;
+  clock: Clock;
+}
+
+export interface AgentTeardown {
+  name: string;
+  lived?: string;
+  job: string;
+  container: string;
+  registration: string;
+  swept: boolean;
+}
+
+export interface TeardownResult {
+  outcome: TeardownOutcome;
+  agents: AgentTeardown[];
+  issues: string[];
+  providerDescription: string;
+}
+
+type Removal = "removed" | "already gone" | "kept" | "failed";
+
+/** Awaits this run's agents, shows their logs, removes containers and registrations, and sweeps leftovers. */
+export async function teardownAgents(
+  options: TeardownOptions,
+  context: TeardownContext,
+): Promise<TeardownResult> {
+  const { provider, pools, log } = context;
+  const pool = await pools.findPool(options.pool);
+  const issues: string[] = [];
+  const reports: AgentTeardown[] = [];
+
+  const launched = await provider.list(pool.name);
+  let agents = await pools.listAgents(pool);
+  const names = runAgentNames(options, launched, agents);
+  if (names.length === 0) {
+    log.info(
+      `No ephemeral agents of run '${options.runKey}' were found in pool '${pool.name}' or on ${provider.description}.`,
+    );
+  } else {
+    log.info(`Tearing down ${names.length} agent(s) of run '${options.runKey}': ${names.join(", ")}`);
+    agents = await awaitJobs(names, pool, agents, options, context, issues);
+    await settleContainers(names, agents, options, context);
+    const identities = new Map(launched.map((container) => [container.identity.name, container.identity]));
+    reports.push(...(await removeAgents(names, pool, identities, options, context, issues, false)));
+  }
+
+  if (options.sweepOlderThanMinutes > 0) {
+    reports.push(...(await sweep(pool, new Set(names), options, context, issues)));
+  }
+  for (const report of reports) {
+    log.info(
+      `${report.swept ? "Swept" : "Agent"} ${report.name}: ${report.lived ? `lived ${report.lived}, ` : ""}job ${report.job}; container ${report.container}; registration ${report.registration}.`,
+    );
+  }
+  return {
+    outcome: teardownOutcome(issues),
+    agents: reports,
+    issues,
+    providerDescription: provider.description,
+  };
+}
+
+function runAgentNames(
+  options: TeardownOptions,
+  launched: readonly { identity: AgentIdentity }[],
+  agents: readonly PoolAgent[],
+): string[] {
+  if (options.agentNames.length) return [...new Set(options.agentNames)];
+  const names = new Set<string>();
+  for (const container of launched)
+    if (container.identity.runKey === options.runKey) names.add(container.identity.name);
+  for (const agent of agents) if (agent.runKey === options.runKey) names.add(agent.name);
+  return [...names].sort();
+}
+
+async function awaitJobs(
+  names: readonly string[],
+  pool: Pool,
+  agents: PoolAgent[],
+  options: TeardownOptions,
+  context: TeardownContext,
+  issues: string[],
+): Promise<PoolAgent[]> {
+  const { provider, pools, log, signal, clock } = context;
+  const deadline = new Deadline(clock, options.awaitTimeoutMs);
+  const started = clock();
+  const announced = new Set<string>();
+  for (;;) {
+    throwIfCancelled(signal);
+    const byName = new Map(agents.map((agent) => [agent.name, agent]));
+    const busy = names.filter((name) => byName.get(name)?.currentJob);
+    const statuses = busy.length ? await provider.pollStatuses(busy) : new Map<string, ContainerStatus>();
+    const waiting = busy.filter((name) => shouldAwait(byName.get(name), statuses.get(name)));
+    for (const name of waiting) {
+      const job = byName.get(name)!.currentJob!;
+      const key = `${name}/${job.name}`;
+      if (!announced.has(key)) {
+        announced.add(key);
+        log.info(`Agent ${name} is running '${job.name}': waiting for it to finish.`);
+      }
+    }
+    if (waiting.length === 0) {
+      if (announced.size) log.info(`Jobs finished after ${formatDuration(clock() - started)}.`);
+      return agents;
+    }
+    if (deadline.passed) {
+      issues.push(
+        `Agent(s) ${waiting.join(", ")} still ran a job after ${formatDuration(options.awaitTimeoutMs)} and were removed anyway: raise awaitTimeoutMinutes if jobs take longer.`,
+      );
+      return agents;
+    }
+    await sleep(deadline.nextWaitMs(options.pollIntervalMs), signal);
+    agents = await pools.listAgents(pool);
+  }
+}
+
+/** Lets containers whose agent did its job exit by themselves, so the agent can unregister cleanly. */
+async function settleContainers(
+  names: readonly string[],
+  agents: readonly PoolAgent[],
+  options: TeardownOptions,
+  context: TeardownContext,
+): Promise<void> {
+  const { provider, log, signal, clock } = context;
+  const byName = new Map(agents.map((agent) => [agent.name, agent]));
+  const deadline = new Deadline(clock, options.gracePeriodMs);
+  let statuses = await provider.pollStatuses(names);
+  let graced = names.filter((name) => shouldGrantGrace(byName.get(name), statuses.get(name)));
+  if (graced.length)
+    log.info(`Giving ${graced.join(", ")} up to ${formatDuration(options.gracePeriodMs)} to exit.`);
+  while (graced.length && !deadline.passed) {
+    await sleep(deadline.nextWaitMs(options.pollIntervalMs), signal);
+    statuses = await provider.pollStatuses(graced);
+    graced = graced.filter((name) => {
+      const status = statuses.get(name);
+      return status !== undefined && !isFinished(status);
+    });
+  }
+}
+
+async function removeAgents(
+  names: readonly string[],
+  pool: Pool,
+  identities: ReadonlyMap<string, AgentIdentity>,
+  options: Pick<TeardownOptions, "showLogs">,
+  context: TeardownContext,
+  issues: string[],
+  swept: boolean,
+): Promise<AgentTeardown[]> {
+  const { provider, pools, log, clock } = context;
+  const containers = await Promise.all(
+    names.map(async (name) => {
+      let status: ContainerStatus | undefined;
+      try {
+        status = await provider.status(name);
+        if (options.showLogs && status.state !== "missing") {
+          const text = await provider.logs(name);
+          log.group(`Log of ${name} (${describeStatus(status)})`, text.trimEnd() || "(empty)");
+        }
+      } catch (error) {
+        log.warn(`Could not read the container of ${name}: ${errorMessage(error)}`);
+      }
+      let container: Removal;
+      try {
+        container = (await provider.remove(name)) ? "removed" : "already gone";
+      } catch (error) {
+        container = "failed";
+        issues.push(`The container of ${name} could not be removed: ${errorMessage(error)}`);
+      }
+      return { name, status, container };
+    }),
+  );
+
+  // Registrations after containers: a running container would register its agent again.
+  const registered = new Map((await pools.listAgents(pool)).map((agent) => [agent.name, agent]));
+  return Promise.all(
+    containers.map(async ({ name, status, container }) => {
+      const agent = registered.get(name);
+      let registration: Removal = "already gone";
+      if (agent) {
+        try {
+          registration = (await pools.deleteAgent(pool, agent.id)) ? "removed" : "already gone";
+        } catch (error) {
+          registration = "failed";
+          issues.push(
+            `The registration of ${name} could not be removed from pool '${pool.name}': ${errorMessage(error)}`,
+          );
+        }
+      }
+      const identity = identities.get(name);
+      const created = identity?.created ?? agent?.createdOn;
+      return {
+        name,
+        lived: created ? formatDuration(clock() - created.getTime()) : undefined,
+        job: describeJob(agent, status),
+        container: container === "removed" && status ? `removed (${describeStatus(status)})` : container,
+        registration,
+        swept,
+      };
+    }),
+  );
+}
+
+function describeJob(agent: PoolAgent | undefined, status: ContainerStatus | undefined): string {
+  if (agent?.currentJob) return `'${agent.currentJob.name}' still running`;
+  if (agent?.lastJob) return `'${agent.lastJob.name}' ${agent.lastJob.result}`;
+  if (!agent && status && isFinished(status)) return "unknown (the agent unregistered itself)";
+  return "none taken";
+}
+
+async function sweep(
+  pool: Pool,
+  handled: ReadonlySet<string>,
+  options: TeardownOptions,
+  context: TeardownContext,
+  issues: string[],
+): Promise<AgentTeardown[]> {
+  const { provider, pools, log, clock } = context;
+  const policy: SweepPolicy = { olderThanMinutes: options.sweepOlderThanMinutes, now: new Date(clock()) };
+  const agents = new Map((await pools.listAgents(pool)).map((agent) => [agent.name, agent]));
+  const launched = (await provider.list(pool.name)).filter(
+    (container) => !handled.has(container.identity.name),
+  );
+  const sweptContainers = launched.filter((container) =>
+    maySweepContainer(container.identity, agents.get(container.identity.name), policy),
+  );
+  const keptContainers = new Set(
+    launched
+      .filter((container) => !sweptContainers.includes(container))
+      .map((container) => container.identity.name),
+  );
+  const strayRegistrations = [...agents.values()].filter(
+    (agent) =>
+      !handled.has(agent.name) &&
+      !sweptContainers.some((container) => container.identity.name === agent.name) &&
+      (agent.runKey !== undefined || isEphemeralAgentName(agent.name, options.agentNamePrefix)) &&
+      maySweepRegistration(agent, keptContainers.has(agent.name), policy),
+  );
+  const names = [
+    ...sweptContainers.map((container) => container.identity.name),
+    ...strayRegistrations.map((agent) => agent.name),
+  ];
+  log.info(
+    names.length
+      ? `Sweep: removing ${names.length} leftover(s) older than ${options.sweepOlderThanMinutes} minutes: ${names.join(", ")}`
+      : `Sweep: no leftovers older than ${options.sweepOlderThanMinutes} minutes in pool '${pool.name}'.`,
+  );
+  if (!names.length) return [];
+  const identities = new Map(
+    sweptContainers.map((container) => [container.identity.name, container.identity]),
+  );
+  return removeAgents(names, pool, identities, { showLogs: false }, context, issues, true);
+}

@@ -1,0 +1,79 @@
+import { InputError } from "./errors";
+import {
+  optional,
+  parseBoolean,
+  parseChoice,
+  parseInteger,
+  parseList,
+  parseRunKey,
+  required,
+  type RawInputs,
+} from "./inputs";
+import { isValidAgentName, parseAgentNamePrefix } from "./naming";
+import { PROVIDERS, parseResourceGroup, type ProviderName } from "./startInputs";
+
+export interface TeardownInputs {
+  provider: ProviderName;
+  agentPool: string;
+  runKey: string;
+  agentNames: string[];
+  agentNamePrefix: string;
+  token?: string;
+  awaitTimeoutMinutes: number;
+  gracePeriodSeconds: number;
+  showLogs: boolean;
+  sweepOlderThanMinutes: number;
+  aci?: { azureSubscription: string; resourceGroup: string };
+  docker?: { dockerEndpoint?: string };
+}
+
+export function parseTeardownInputs(raw: RawInputs): TeardownInputs {
+  const provider = parseChoice("provider", optional(raw, "provider") ?? "aci", PROVIDERS);
+  const agentNames = parseList(raw.agentNames);
+  const invalid = agentNames.find((name) => !isValidAgentName(name));
+  if (invalid !== undefined) {
+    throw new InputError(
+      "agentNames",
+      `'${invalid}' is not an agent name this extension makes: pass the start task's agentNames output, or leave it empty to find the agents by run key.`,
+    );
+  }
+  return {
+    provider,
+    agentPool: required(raw, "agentPool", "the agent pool the start task used"),
+    runKey: parseRunKey(required(raw, "runKey", "the start task's run key, such as $(Build.BuildId)")),
+    agentNames,
+    agentNamePrefix: parseAgentNamePrefix(optional(raw, "agentNamePrefix") ?? "ephemeral"),
+    token: optional(raw, "token"),
+    awaitTimeoutMinutes: parseInteger("awaitTimeoutMinutes", optional(raw, "awaitTimeoutMinutes") ?? "30", {
+      min: 0,
+      max: 24 * 60,
+    }),
+    gracePeriodSeconds: parseInteger("gracePeriodSeconds", optional(raw, "gracePeriodSeconds") ?? "60", {
+      min: 0,
+      max: 3600,
+    }),
+    showLogs: parseBoolean("showLogs", raw.showLogs, true),
+    sweepOlderThanMinutes: parseInteger(
+      "sweepOlderThanMinutes",
+      optional(raw, "sweepOlderThanMinutes") ?? "0",
+      {
+        min: 0,
+        max: 365 * 24 * 60,
+      },
+    ),
+    aci:
+      provider === "aci"
+        ? {
+            azureSubscription: required(
+              raw,
+              "azureSubscription",
+              "the Azure Resource Manager service connection the start task used",
+            ),
+            resourceGroup: parseResourceGroup(
+              required(raw, "resourceGroup", "the resource group the start task used"),
+            ),
+          }
+        : undefined,
+    docker: provider === "docker" ? { dockerEndpoint: optional(raw, "dockerEndpoint") } : undefined,
+  };
+}

@@ -1,0 +1,31 @@
+import type { TeardownResult } from "./teardown";
+
+function cell(text: string): string {
+  return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+}
+
+export function teardownSummary(result: TeardownResult, runKey: string): string {
+  const lines = [
+    `### Ephemeral agents torn down: ${result.outcome === "Succeeded" ? "all removed" : "with issues"}`,
+    "",
+    `- Where: ${cell(result.providerDescription)}`,
+    `- Run key: \`${runKey}\``,
+    "",
+  ];
+  if (result.agents.length) {
+    lines.push(
+      "| Agent | Lived | Job | Container | Registration |",
+      "| --- | --- | --- | --- | --- |",
+      ...result.agents.map(
+        (agent) =>
+          `| ${agent.name}${agent.swept ? " (sweep)" : ""} | ${agent.lived ?? ""} | ${cell(agent.job)} | ${cell(agent.container)} | ${agent.registration} |`,
+      ),
+      "",
+    );
+  } else {
+    lines.push("No agents were found.", "");
+  }
+  if (result.issues.length)
+    lines.push("**Issues**", "", ...result.issues.map((issue) => `- ${cell(issue)}`), "");
+  return lines.join("\n");
+}

@@ -7,11 +7,14 @@ import type { AzureAuthentication, AzureConnection } from "./azureConnection";
 import { InputError } from "./errors";
 import type { RawInputs } from "./inputs";
 import type { Log } from "./log";
-import type { RegistryCredential } from "./providers/aci";
+import type { DockerConnection } from "./providers/docker";
 
-/** The raw values of the named inputs; never throws, so that validation happens in one place. */
+/** task.json names of inputs that YAML knows by an alias; the agent passes inputs by their names. */
+const NAMES_OF_ALIASES: Readonly<Record<string, string>> = { azureSubscription: "connectedServiceNameARM" };
+
+/** The raw values of the inputs, keyed by their YAML names; never throws, so that validation happens in one place. */
 export function readInputs(names: readonly string[]): RawInputs {
-  return Object.fromEntries(names.map((name) => [name, tl.getInput(name, false)]));
+  return Object.fromEntries(names.map((name) => [name, tl.getInput(NAMES_OF_ALIASES[name] ?? name, false)]));
 }
 
 export const pipelineLog: Log = {
@@ -109,7 +112,7 @@ export function readAzureConnection(id: string): AzureConnection {
 }
 
 /** A Docker Registry service connection (username and password). */
-export function readRegistryConnection(id: string): RegistryCredential & { password: string } {
+export function readRegistryConnection(id: string): { server: string; username: string; password: string } {
   const param = (key: string) => tl.getEndpointAuthorizationParameter(id, key, true);
   const server = param("registry");
   const username = param("username");
@@ -121,6 +124,19 @@ export function readRegistryConnection(id: string): RegistryCredential & { passw
     );
   }
   return { server, username, password };
+}
+
+/** A Docker host service connection (TLS), or the agent's local engine when none is given. */
+export function readDockerConnection(id: string | undefined): DockerConnection {
+  if (!id) return { kind: "local" };
+  const param = (key: string) => tl.getEndpointAuthorizationParameter(id, key, true) || undefined;
+  const url = tl.getEndpointUrl(id, true);
+  if (!url)
+    throw new InputError(
+      "dockerEndpoint",
+      "the Docker host connection has no server URL: set it to tcp://<host>:2376.",
+    );
+  return { kind: "remote", url, ca: param("cacert"), cert: param("cert"), key: secret(param("key")) };
 }
 
 /** Fires when the agent cancels the task (SIGINT, then SIGTERM). */

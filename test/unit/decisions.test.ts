@@ -172,7 +172,7 @@ describe("ACI container group states", () => {
       provisioningState: "Failed",
       containers: [container()],
       instanceView: { events: [{ name: "Failed", message: "image pull failed" }] },
-    } as never);
+    });
     assert.equal(failed.state, "failed");
     assert.match(failed.detail ?? "", /image pull failed/);
   });

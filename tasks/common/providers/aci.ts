@@ -292,7 +292,9 @@ function armErrorMessage(error: unknown): string {
 const PROVISIONING = ["Pending", "Creating", "Accepted", "Repairing", "Updating"];
 
 /** Maps an ACI container group onto our container states. */
-export function statusOfGroup(group: ContainerGroup): ContainerStatus {
+export function statusOfGroup(
+  group: Pick<ContainerGroup, "provisioningState" | "containers" | "instanceView">,
+): ContainerStatus {
   const provisioning = group.provisioningState ?? "Pending";
   if (provisioning === "Failed" || provisioning === "Unhealthy") {
     const events = group.instanceView?.events ?? group.containers[0]?.instanceView?.events ?? [];

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import path from "node:path";
+
+const repoRoot = path.resolve(__dirname, "..", "..");
+const taskFolders = ["StartEphemeralAgentV1", "TeardownEphemeralAgentV1"];
+
+/** The test process's environment without anything the agent would pass to a task. */
+function environmentWithoutTaskSettings(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !/^(INPUT|ENDPOINT|SECUREFILE|SYSTEM|AGENT|BUILD)_/i.test(name),
+    ),
+  );
+}
+
+describe("bundled tasks", function () {
+  this.timeout(120_000);
+
+  before(() => {
+    execFileSync(process.execPath, [path.join(repoRoot, "scripts", "build.mjs")], {
+      cwd: repoRoot,
+      stdio: "pipe",
+    });
+  });
+
+  for (const folder of taskFolders) {
+    it(`${folder} loads on this Node and fails cleanly when a required input is missing`, () => {
+      const run = spawnSync(process.execPath, [path.join(repoRoot, "dist", folder, "index.js")], {
+        cwd: repoRoot,
+        env: environmentWithoutTaskSettings(),
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      const output = `${run.stdout}${run.stderr}`;
+      assert.notEqual(run.status, 0, output);
+      // Either task-lib's "Input required: name" or the tasks' own "Input 'name': is required ...".
+      assert.match(run.stdout, /^##vso\[task\.complete result=Failed;\]Input\b.*\brequired\b/m, output);
+      assert.doesNotMatch(output, /^\s+at .+:\d+:\d+\)?$/m, "a stack trace was printed");
+    });
+  }
+});

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
+import { isBuiltin } from "node:module";
+import path from "node:path";
+import { inflateRawSync } from "node:zlib";
+
+const repoRoot = path.resolve(__dirname, "..", "..");
+const packageScript = path.join(repoRoot, "scripts", "package.mjs");
+const taskFolders = ["StartEphemeralAgentV1", "TeardownEphemeralAgentV1"];
+const maxVsixBytes = 3 * 1024 * 1024;
+
+interface Vsix {
+  file: string;
+  size: number;
+  entries: Map<string, Buffer>;
+}
+
+/** Reads every file of a zip archive through its central directory. */
+function readZip(zip: Buffer): Map<string, Buffer> {
+  const endOfDirectory = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  assert.ok(endOfDirectory >= 0, "not a zip file");
+  const entryCount = zip.readUInt16LE(endOfDirectory + 10);
+  let offset = zip.readUInt32LE(endOfDirectory + 16);
+  const entries = new Map<string, Buffer>();
+  for (let index = 0; index < entryCount; index++) {
+    assert.equal(zip.readUInt32LE(offset), 0x02014b50, "bad central directory entry");
+    const method = zip.readUInt16LE(offset + 10);
+    const compressedSize = zip.readUInt32LE(offset + 20);
+    const nameLength = zip.readUInt16LE(offset + 28);
+    const extraLength = zip.readUInt16LE(offset + 30);
+    const commentLength = zip.readUInt16LE(offset + 32);
+    const localHeader = zip.readUInt32LE(offset + 42);
+    const name = zip.toString("utf8", offset + 46, offset + 46 + nameLength);
+    const dataStart =
+      localHeader + 30 + zip.readUInt16LE(localHeader + 26) + zip.readUInt16LE(localHeader + 28);
+    const stored = zip.subarray(dataStart, dataStart + compressedSize);
+    if (!name.endsWith("/")) entries.set(name, method === 0 ? stored : inflateRawSync(stored));
+    offset += 46 + nameLength + extraLength + commentLength;
+  }
+  return entries;
+}
+
+function packageExtension(...args: string[]): Vsix {
+  const output = execFileSync(process.execPath, [packageScript, ...args], {
+    cwd: repoRoot,
+    encoding: "utf8",
+  });
+  const packaged = /^packaged (\S+\.vsix) /m.exec(output);
+  assert.ok(packaged, output);
+  const file = path.join(repoRoot, packaged[1]);
+  return { file, size: statSync(file).size, entries: readZip(readFileSync(file)) };
+}
+
+function text(vsix: Vsix, name: string): string {
+  const entry = vsix.entries.get(name);
+  assert.ok(entry, `${name} is missing from ${path.basename(vsix.file)}`);
+  return entry.toString("utf8");
+}
+
+function identity(vsix: Vsix): Record<string, string> {
+  const element = /<Identity ([^>]*)\/>/.exec(text(vsix, "extension.vsixmanifest"));
+  assert.ok(element, "no Identity element");
+  return Object.fromEntries(
+    [...element[1].matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]),
+  );
+}
+
+describe("npm run package", function () {
+  this.timeout(240_000);
+  let vsix: Vsix;
+  let renamedVsix: Vsix;
+
+  before(() => {
+    renamedVsix = packageExtension("--publisher", "myorg", "--extension-id", "other-id");
+    vsix = packageExtension();
+  });
+
+  it("produces a .vsix under 3 MB", () => {
+    assert.ok(vsix.size < maxVsixBytes, `${vsix.size} bytes`);
+  });
+
+  it("identifies the extension with the manifest's publisher, id and version", () => {
+    const manifest = JSON.parse(readFileSync(path.join(repoRoot, "vss-extension.json"), "utf8")) as Record<
+      string,
+      string
+    >;
+    assert.deepEqual(identity(vsix), {
+      Language: "en-US",
+      Id: "ephemeral-pipeline-agents",
+      Publisher: manifest.publisher,
+      Version: manifest.version,
+    });
+    assert.equal(
+      path.basename(vsix.file),
+      `${manifest.publisher}.ephemeral-pipeline-agents-${manifest.version}.vsix`,
+    );
+  });
+
+  it("takes the publisher and extension id from the command line", () => {
+    const { Publisher, Id } = identity(renamedVsix);
+    assert.deepEqual({ Publisher, Id }, { Publisher: "myorg", Id: "other-id" });
+  });
+
+  it("contributes both tasks, each folder with task.json, index.js and icon", () => {
+    const contributions = (
+      JSON.parse(text(vsix, "extension.vsomanifest")) as {
+        contributions: { type: string; targets: string[]; properties: { name: string } }[];
+      }
+    ).contributions;
+    assert.deepEqual(contributions.map((contribution) => contribution.properties.name).sort(), taskFolders);
+    for (const contribution of contributions) {
+      assert.equal(contribution.type, "ms.vss-distributed-task.task");
+      assert.deepEqual(contribution.targets, ["ms.vss-distributed-task.tasks"]);
+      const folder = contribution.properties.name;
+      const task = JSON.parse(text(vsix, `${folder}/task.json`)) as {
+        execution: Record<string, { target: string }>;
+      };
+      for (const handler of Object.values(task.execution)) text(vsix, `${folder}/${handler.target}`);
+      text(vsix, `${folder}/icon.png`);
+    }
+  });
+
+  it("has the extension icon and overview", () => {
+    assert.match(text(vsix, "extension.vsixmanifest"), /<Icon>images\/icon\.png<\/Icon>/);
+    assert.deepEqual(vsix.entries.get("images/icon.png")?.subarray(1, 4).toString(), "PNG");
+    assert.ok(text(vsix, "overview.md").length > 0);
+  });
+
+  it("holds nothing but the manifests, the icon, the overview and the bundled tasks", () => {
+    const expected = [
+      "[Content_Types].xml",
+      "extension.vsixmanifest",
+      "extension.vsomanifest",
+      "images/icon.png",
+      "overview.md",
+      ...taskFolders.flatMap((folder) =>
+        ["icon.png", "index.js", "task.json"].map((file) => `${folder}/${file}`),
+      ),
+    ];
+    assert.deepEqual([...vsix.entries.keys()].sort(), expected.sort());
+  });
+
+  it("bundles every dependency, so the tasks load nothing but Node built-ins", () => {
+    for (const folder of taskFolders) {
+      const bundle = text(vsix, `${folder}/index.js`);
+      const loaded = new Set([...bundle.matchAll(/\brequire\("([^"]+)"\)/g)].map(([, id]) => id));
+      const external = [...loaded].filter((id) => !isBuiltin(id));
+      assert.deepEqual(external, [], `${folder} requires ${external.join(", ")}`);
+    }
+  });
+});

@@ -1,7 +1,7 @@
 // Bundles every task (tasks/<Task>/index.ts with a task.json beside it) into dist/<Task>/index.js,
 // a single CommonJS file for the agent's Node 20/24 handlers, with task.json and the icon next to it.
 import { build } from "esbuild";
-import { copyFile, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,11 +43,13 @@ async function buildTask(taskFolder) {
   if (!existsSync(entry)) {
     throw new Error(`${path.relative(repoRoot, entry)} is missing`);
   }
-  await rm(outDir, { recursive: true, force: true });
-  await mkdir(outDir, { recursive: true });
+  // Build beside the output and move each file into place: a test running the bundle never sees half a build.
+  const stagingDir = path.join(distDir, `.staging-${taskFolder}-${process.pid}`);
+  await rm(stagingDir, { recursive: true, force: true });
+  await mkdir(stagingDir, { recursive: true });
   await build({
     entryPoints: [entry],
-    outfile: path.join(outDir, "index.js"),
+    outfile: path.join(stagingDir, "index.js"),
     bundle: true,
     platform: "node",
     target: "node20",
@@ -58,8 +60,13 @@ async function buildTask(taskFolder) {
     plugins: [optionalNativeAddons],
     logLevel: "warning",
   });
-  await copyFile(path.join(sourceDir, "task.json"), path.join(outDir, "task.json"));
-  await copyFile(iconFile, path.join(outDir, "icon.png"));
+  await copyFile(path.join(sourceDir, "task.json"), path.join(stagingDir, "task.json"));
+  await copyFile(iconFile, path.join(stagingDir, "icon.png"));
+  await mkdir(outDir, { recursive: true });
+  for (const file of await readdir(stagingDir)) {
+    await rename(path.join(stagingDir, file), path.join(outDir, file));
+  }
+  await rm(stagingDir, { recursive: true, force: true });
   const { size } = await stat(path.join(outDir, "index.js"));
   console.log(`built dist/${taskFolder}/index.js (${(size / 1024).toFixed(0)} KiB)`);
 }

@@ -27,8 +27,25 @@ export const pipelineLog: Log = {
   },
 };
 
+/**
+ * A service connection's authorization parameters. Read from the whole authorization object because
+ * tl.getEndpointAuthorizationParameter writes each value it returns to the debug log.
+ */
+function authorization(id: string): { scheme?: string; parameter: (key: string) => string | undefined } {
+  const auth = tl.getEndpointAuthorization(id, true);
+  const parameters = Object.entries(auth?.parameters ?? {});
+  return {
+    scheme: auth?.scheme,
+    parameter: (key) =>
+      parameters.find(([name]) => name.toLowerCase() === key.toLowerCase())?.[1] || undefined,
+  };
+}
+
+/** Registers a value for masking; the agent masks line by line, so a PEM is registered a line at a time. */
 function secret(value: string | undefined): string | undefined {
-  if (value) tl.setSecret(value);
+  for (const line of (value ?? "").split(/\r?\n/)) {
+    if (line.trim().length >= 8 && !line.startsWith("-----")) tl.setSecret(line.trim());
+  }
   return value;
 }
 
@@ -40,7 +57,7 @@ export function collectionUrl(): string {
 
 /** The token that registers and removes agents: the given one, or the job's own access token. */
 export function registrationToken(given: string | undefined): string {
-  const token = given ?? tl.getEndpointAuthorizationParameter("SystemVssConnection", "AccessToken", true);
+  const token = given ?? authorization("SystemVssConnection").parameter("AccessToken");
   if (!token) {
     throw new InputError(
       "token",
@@ -52,8 +69,9 @@ export function registrationToken(given: string | undefined): string {
 
 /** An Azure Resource Manager service connection, as the agent hands it to tasks. */
 export function readAzureConnection(id: string): AzureConnection {
-  const scheme = (tl.getEndpointAuthorizationScheme(id, true) ?? "ServicePrincipal").toLowerCase();
-  const param = (key: string) => tl.getEndpointAuthorizationParameter(id, key, true);
+  const auth = authorization(id);
+  const scheme = (auth.scheme ?? "ServicePrincipal").toLowerCase();
+  const param = auth.parameter;
   const data = (key: string) => tl.getEndpointDataParameter(id, key, true);
   const armUrl = tl.getEndpointUrl(id, true) || "https://management.azure.com/";
   const tenantId = param("tenantid") ?? "";
@@ -113,7 +131,7 @@ export function readAzureConnection(id: string): AzureConnection {
 
 /** A Docker Registry service connection (username and password). */
 export function readRegistryConnection(id: string): { server: string; username: string; password: string } {
-  const param = (key: string) => tl.getEndpointAuthorizationParameter(id, key, true);
+  const param = authorization(id).parameter;
   const server = param("registry");
   const username = param("username");
   const password = secret(param("password"));
@@ -129,7 +147,7 @@ export function readRegistryConnection(id: string): { server: string; username: 
 /** A Docker host service connection (TLS), or the agent's local engine when none is given. */
 export function readDockerConnection(id: string | undefined): DockerConnection {
   if (!id) return { kind: "local" };
-  const param = (key: string) => tl.getEndpointAuthorizationParameter(id, key, true) || undefined;
+  const param = authorization(id).parameter;
   const url = tl.getEndpointUrl(id, true);
   if (!url)
     throw new InputError(

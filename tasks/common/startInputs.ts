@@ -72,11 +72,11 @@ export function parseStartInputs(raw: RawInputs): StartInputs {
     runKey: parseRunKey(required(raw, "runKey", "a key for this run, such as $(Build.BuildId)")),
     token: optional(raw, "token"),
     environment: parseEnvironment(raw.environment, RESERVED_ENVIRONMENT),
-    onlineTimeoutMinutes: parseInteger(
+    onlineTimeoutMinutes: parseDecimal(
       "onlineTimeoutMinutes",
       optional(raw, "onlineTimeoutMinutes") ?? "10",
       {
-        min: 1,
+        min: 0.05,
         max: 60,
       },
     ),

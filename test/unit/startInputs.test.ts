@@ -85,7 +85,7 @@ describe("start task inputs", () => {
     failsOn("runKey", { ...ACI, runKey: "a b" }, /letters, digits/);
     failsOn("agentNamePrefix", { ...ACI, agentNamePrefix: "My_Agents" }, /lowercase/);
     failsOn("environment", { ...ACI, environment: "NOVALUE" }, /NAME=value/);
-    failsOn("onlineTimeoutMinutes", { ...ACI, onlineTimeoutMinutes: "0" }, /from 1 to 60/);
+    failsOn("onlineTimeoutMinutes", { ...ACI, onlineTimeoutMinutes: "0" }, /from 0.05 to 60/);
     failsOn(
       "maxLifetimeMinutes",
       { ...ACI, maxLifetimeMinutes: "10", onlineTimeoutMinutes: "10" },

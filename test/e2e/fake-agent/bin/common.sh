@@ -1,0 +1,46 @@
+# Shared by the stand-in agent's config.sh and run.sh: settings files and calls to the
+# Azure DevOps REST API with curl and jq.
+
+# shellcheck shell=bash
+agent_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly agent_root
+readonly settings_file="$agent_root/.agent"
+readonly credentials_file="$agent_root/.credentials"
+readonly fake_agent_version="4.0.0-fake"
+
+die() {
+  printf '%s\n' "$*" >&2
+  exit 1
+}
+
+# Calls the API: api METHOD URL [JSON_BODY]. Sets response_status and response_body.
+api() {
+  local method=$1 url=$2 body=${3:-}
+  local body_file arguments
+  body_file="$(mktemp)"
+  arguments=(--silent --show-error --request "$method" --user ":$api_token" --output "$body_file"
+    --write-out '%{http_code}' --header "Accept: application/json" --max-time 60)
+  if [[ -n "$body" ]]; then
+    arguments+=(--header "Content-Type: application/json" --data "$body")
+  fi
+  response_status="$(curl "${arguments[@]}" "$url")" || die "$method $url failed: could not reach the server"
+  response_body="$(<"$body_file")"
+  rm -f "$body_file"
+}
+
+# Like api, but exits with a clear message unless the status is one of the accepted ones (default 2xx).
+api_expect() {
+  local accepted=${4:-2[0-9][0-9]}
+  api "$@"
+  # shellcheck disable=SC2053 # the accepted statuses are a pattern
+  [[ "$response_status" == $accepted ]] || die "$1 $2 failed with HTTP $response_status: $response_body"
+}
+
+load_settings() {
+  [[ -f "$settings_file" ]] || die "the agent is not configured (no $settings_file)"
+  server_url="$(jq -r .serverUrl "$settings_file")"
+  pool_id="$(jq -r .poolId "$settings_file")"
+  agent_id="$(jq -r .agentId "$settings_file")"
+  agent_name="$(jq -r .agentName "$settings_file")"
+  api_token="$(<"$credentials_file")"
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Stand-in for the Azure Pipelines agent's config.sh:
+#   config.sh --unattended --agent NAME --url URL --auth PAT --token T --pool POOL --work W --replace --acceptTeeEula
+#   config.sh remove --unattended --auth PAT --token T
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=bin/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bin/common.sh"
+
+command="configure"
+agent_name="" server_url="" api_token="" pool_name="" work_folder="_work" replace=false
+while (($# > 0)); do
+  case "$1" in
+    remove) command="remove" ;;
+    --agent) agent_name=$2 && shift ;;
+    --url) server_url=${2%/} && shift ;;
+    --token) api_token=$2 && shift ;;
+    --pool) pool_name=$2 && shift ;;
+    --work) work_folder=$2 && shift ;;
+    --auth) shift ;;
+    --replace) replace=true ;;
+    --unattended | --acceptTeeEula) ;;
+    *) die "config.sh: unknown argument $1" ;;
+  esac
+  shift
+done
+
+# Like the real agent: every environment variable is a capability unless VSO_AGENT_IGNORE lists it.
+capabilities() {
+  jq -n --arg ignore "${VSO_AGENT_IGNORE:-}" --arg name "$agent_name" --arg version "$fake_agent_version" '
+    ($ignore | split(",") | map(gsub("^\\s+|\\s+$"; ""))) as $ignored
+    | env
+    | with_entries(select(.key as $key | $ignored | index($key) | not))
+    + {"Agent.Name": $name, "Agent.Version": $version, "Agent.OS": "Linux"}'
+}
+
+configure() {
+  [[ -n "$agent_name" && -n "$server_url" && -n "$api_token" && -n "$pool_name" ]] ||
+    die "config.sh: --agent, --url, --token and --pool are required"
+  local pool_id agent_id registration
+  api_expect GET "$server_url/_apis/distributedtask/pools?poolName=$(jq -rn --arg v "$pool_name" '$v|@uri')&api-version=7.1"
+  pool_id="$(jq -r '.value[0].id // empty' <<<"$response_body")"
+  [[ -n "$pool_id" ]] || die "config.sh: agent pool $pool_name not found at $server_url"
+
+  registration="$(jq -n --arg name "$agent_name" --arg version "$fake_agent_version" \
+    --arg os "$(uname -sr)" --argjson capabilities "$(capabilities)" \
+    '{name: $name, version: $version, osDescription: $os, enabled: true, systemCapabilities: $capabilities}')"
+  local agents_url="$server_url/_apis/distributedtask/pools/$pool_id/agents"
+  api_expect GET "$agents_url?agentName=$(jq -rn --arg v "$agent_name" '$v|@uri')&api-version=7.1"
+  agent_id="$(jq -r '.value[0].id // empty' <<<"$response_body")"
+  if [[ -n "$agent_id" ]]; then
+    $replace || die "config.sh: an agent named $agent_name already exists in pool $pool_name (use --replace)"
+    api_expect PUT "$agents_url/$agent_id?api-version=7.1" "$(jq --argjson id "$agent_id" '. + {id: $id}' <<<"$registration")"
+    echo "Successfully replaced the agent"
+  else
+    api_expect POST "$agents_url?api-version=7.1" "$registration"
+    agent_id="$(jq -r .id <<<"$response_body")"
+    echo "Successfully added the agent"
+  fi
+
+  (umask 077 && printf '%s' "$api_token" >"$credentials_file")
+  jq -n --argjson agentId "$agent_id" --arg agentName "$agent_name" --argjson poolId "$pool_id" \
+    --arg poolName "$pool_name" --arg serverUrl "$server_url" --arg workFolder "$work_folder" \
+    '{agentId: $agentId, agentName: $agentName, poolId: $poolId, poolName: $poolName, serverUrl: $serverUrl, workFolder: $workFolder}' \
+    >"$settings_file"
+  echo "Settings Saved."
+}
+
+remove() {
+  local token_argument=$api_token
+  load_settings
+  [[ -z "$token_argument" ]] || api_token=$token_argument
+  api_expect DELETE "$server_url/_apis/distributedtask/pools/$pool_id/agents/$agent_id?api-version=7.1" "" "@(2[0-9][0-9]|404)"
+  rm -f "$settings_file" "$credentials_file"
+  echo "Agent removed successfully"
+}
+
+"$command"

@@ -1,0 +1,183 @@
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import {
+  APP_CERTIFICATE_PATH,
+  CA_CERT_PATH,
+  STANDIN_DEFAULTS,
+  type StartAllOptions,
+  startAll,
+} from "../standins";
+
+export const REPO = path.resolve(__dirname, "../..");
+export type TaskName = "StartEphemeralAgentV1" | "TeardownEphemeralAgentV1";
+export type AuthScheme =
+  "servicePrincipalSecret" | "servicePrincipalCertificate" | "managedIdentity" | "workloadIdentityFederation";
+export type Standins = Awaited<ReturnType<typeof startAll>>;
+
+/** The ARM service connection's id, as the agent names it in ENDPOINT_* variables. */
+export const ARM_CONNECTION = STANDIN_DEFAULTS.serviceConnectionId;
+
+/** Everything a task prints about itself through logging commands. */
+export interface TaskRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Output variables set with isOutput=true. */
+  outputs: Record<string, string>;
+  result?: { status: string; message: string };
+  warnings: string[];
+  /** Contents of the uploaded job summaries. */
+  summaries: string[];
+}
+
+export interface TaskEnvironment {
+  inputs: Record<string, string>;
+  scheme?: AuthScheme;
+  /** The job's access token (SystemVssConnection). */
+  jobToken?: string;
+  extra?: Record<string, string>;
+}
+
+/** Starts all stand-ins; DevOps speaks https so that workload identity federation works too. */
+export function startStandins(options: StartAllOptions = {}): Promise<Standins> {
+  return startAll({ devops: { protocol: "https" }, ...options });
+}
+
+/** The variables the agent sets for a task: inputs, endpoints, system variables. */
+export function taskEnvironment(standins: Standins, environment: TaskEnvironment): NodeJS.ProcessEnv {
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), "ephemeral-task-"));
+  const scheme = environment.scheme ?? "servicePrincipalSecret";
+  const { tenantId, clientId, clientSecret, managedIdentityClientId, subscriptionId } = STANDIN_DEFAULTS;
+  const id = ARM_CONNECTION;
+  const authParameters: Record<string, string> = { tenantid: tenantId, serviceprincipalid: clientId };
+  let authScheme = "ServicePrincipal";
+  if (scheme === "servicePrincipalSecret") {
+    authParameters.authenticationType = "spnKey";
+    authParameters.serviceprincipalkey = clientSecret;
+  } else if (scheme === "servicePrincipalCertificate") {
+    authParameters.authenticationType = "spnCertificate";
+    authParameters.servicePrincipalCertificate = fs.readFileSync(APP_CERTIFICATE_PATH, "utf8");
+  } else if (scheme === "managedIdentity") {
+    authScheme = "ManagedServiceIdentity";
+  } else {
+    authScheme = "WorkloadIdentityFederation";
+  }
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_EXTRA_CA_CERTS: CA_CERT_PATH,
+    EPHEMERAL_AGENT_POLL_INTERVAL_MS: "100",
+    AGENT_TEMPDIRECTORY: temp,
+    AGENT_VERSION: "4.260.0",
+    SYSTEM_COLLECTIONURI: standins.devops.url,
+    SYSTEM_TEAMFOUNDATIONCOLLECTIONURI: standins.devops.url,
+    SYSTEM_HOSTTYPE: "build",
+    BUILD_BUILDID: "4711",
+    ENDPOINT_AUTH_SYSTEMVSSCONNECTION: JSON.stringify({
+      scheme: "OAuth",
+      parameters: { AccessToken: environment.jobToken ?? STANDIN_DEFAULTS.jobToken },
+    }),
+    [`ENDPOINT_URL_${id}`]: `${standins.arm.url}/`,
+    [`ENDPOINT_AUTH_SCHEME_${id}`]: authScheme,
+    [`ENDPOINT_AUTH_${id}`]: JSON.stringify({ scheme: authScheme, parameters: authParameters }),
+    [`ENDPOINT_DATA_${id}_SUBSCRIPTIONID`]: subscriptionId,
+    [`ENDPOINT_DATA_${id}_ENVIRONMENT`]: "AzureStackLocal",
+    [`ENDPOINT_DATA_${id}_ACTIVEDIRECTORYAUTHORITY`]: `${standins.entra.url}/`,
+    [`ENDPOINT_DATA_${id}_ACTIVEDIRECTORYSERVICEENDPOINTRESOURCEID`]: standins.arm.url,
+    ...environment.extra,
+  };
+  if (scheme === "managedIdentity") {
+    env[`ENDPOINT_DATA_${id}_MSICLIENTID`] = managedIdentityClientId;
+    env.AZURE_POD_IDENTITY_AUTHORITY_HOST = standins.entra.imdsHost;
+  }
+  if (scheme === "workloadIdentityFederation") {
+    env.SYSTEM_OIDCREQUESTURI = standins.devops.oidcRequestUri(STANDIN_DEFAULTS.project);
+  }
+  for (const [name, value] of Object.entries(environment.inputs)) {
+    env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] = value;
+  }
+  return env;
+}
+
+export interface RunOptions {
+  /** Run the TypeScript sources instead of the bundle in dist/. */
+  sources?: boolean;
+  /** Send this signal once stdout contains the text (or the pattern matches). */
+  interrupt?: { when: string | RegExp; signal: NodeJS.Signals };
+  timeoutMs?: number;
+}
+
+/** Runs a task as the agent does: a separate node process, inputs and endpoints in its environment. */
+export function runTask(task: TaskName, env: NodeJS.ProcessEnv, options: RunOptions = {}): Promise<TaskRun> {
+  const args = options.sources
+    ? ["--import", "tsx", path.join(REPO, "tasks", task, "index.ts")]
+    : [path.join(REPO, "dist", task, "index.js")];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let interrupted = false;
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const interrupt = options.interrupt;
+      if (interrupt && !interrupted) {
+        const hit =
+          typeof interrupt.when === "string" ? stdout.includes(interrupt.when) : interrupt.when.test(stdout);
+        if (hit) {
+          interrupted = true;
+          child.kill(interrupt.signal);
+        }
+      }
+    });
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve(parseRun(code, stdout, stderr));
+    });
+  });
+}
+
+function commandProperties(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split(";")
+      .filter((pair) => pair.includes("="))
+      .map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
+  );
+}
+
+export function parseRun(code: number | null, stdout: string, stderr: string): TaskRun {
+  const run: TaskRun = { code, stdout, stderr, outputs: {}, warnings: [], summaries: [] };
+  for (const match of stdout.matchAll(/^##vso\[([\w.]+)([^\]]*)\](.*)$/gm)) {
+    const [, command, rawProperties, value] = match;
+    const properties = commandProperties(rawProperties.trim());
+    if (command === "task.setvariable" && properties.isOutput === "true")
+      run.outputs[properties.variable] = value;
+    if (command === "task.complete") run.result = { status: properties.result, message: value };
+    if (command === "task.issue" && properties.type === "warning") run.warnings.push(value);
+    if (command === "task.logissue" && properties.type === "warning") run.warnings.push(value);
+    if (command === "task.uploadsummary" && fs.existsSync(value))
+      run.summaries.push(fs.readFileSync(value, "utf8"));
+  }
+  return run;
+}
+
+/** Every secret value the stand-ins know; none may appear in what a task prints. */
+export function knownSecrets(): string[] {
+  const { clientSecret, jobToken, readerToken } = STANDIN_DEFAULTS;
+  const certificate = fs.readFileSync(APP_CERTIFICATE_PATH, "utf8");
+  const keyBody = /-----BEGIN [A-Z ]*PRIVATE KEY-----\n([^-]+)\n/.exec(certificate)?.[1].split("\n")[0] ?? "";
+  return [clientSecret, jobToken, readerToken, keyBody].filter((secret) => secret.length > 0);
+}
+
+/** Fails when a secret appears; `task.setsecret` commands are exempt: the agent consumes them to mask the value. */
+export function assertNoSecrets(text: string, secrets: readonly string[] = knownSecrets()): void {
+  const visible = text.replace(/^##vso\[task\.setsecret\].*$/gm, "");
+  for (const secret of secrets) {
+    if (visible.includes(secret)) throw new Error(`a secret (${secret.slice(0, 4)}…) appears in the output`);
+  }
+}

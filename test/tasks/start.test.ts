@@ -1,0 +1,272 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { STANDIN_DEFAULTS } from "../standins";
+import {
+  REPO,
+  assertNoSecrets,
+  runTask,
+  startStandins,
+  taskEnvironment,
+  type AuthScheme,
+  type Standins,
+  type TaskEnvironment,
+} from "./harness";
+
+const { poolName, resourceGroup, subscriptionId, readerToken } = STANDIN_DEFAULTS;
+const SUBNET = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Network/virtualNetworks/hub/subnets/aci`;
+const INPUTS = {
+  provider: "aci",
+  connectedServiceNameARM: STANDIN_DEFAULTS.serviceConnectionId,
+  resourceGroup,
+  image: "myregistry.azurecr.io/ephemeral-agent:1",
+  agentPool: poolName,
+  runKey: "4711",
+};
+
+describe("StartEphemeralAgent (bundled) against the stand-ins", function () {
+  this.timeout(120_000);
+  let standins: Standins;
+
+  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
+  beforeEach(async () => {
+    standins = await startStandins({ arm: { subnets: [{ id: SUBNET }] } });
+  });
+  afterEach(() => standins.close());
+
+  function start(
+    environment: Partial<TaskEnvironment> & { inputs?: Record<string, string> } = {},
+    options = {},
+  ) {
+    return runTask(
+      "StartEphemeralAgentV1",
+      taskEnvironment(standins, { ...environment, inputs: { ...INPUTS, ...environment.inputs } }),
+      options,
+    );
+  }
+
+  function assertNothingCreated() {
+    assert.deepEqual(
+      standins.arm.containerGroups().map((group) => group.name),
+      [],
+    );
+    assert.deepEqual(standins.devops.agents(poolName), []);
+    assert.equal(
+      standins.arm.requests.filter((request) => request.method === "PUT").length,
+      0,
+      "no PUT request",
+    );
+  }
+
+  it("launches two agents, waits until they are online and sets the outputs", async () => {
+    const run = await start({
+      inputs: { count: "2", subnetId: SUBNET, dnsServers: "10.0.0.4", environment: "FOO=bar" },
+    });
+    assert.equal(run.result?.status, "Succeeded", run.stdout);
+    const names = run.outputs.agentNames.split(",");
+    assert.equal(names.length, 2);
+    assert.match(names[0], /^ephemeral-4711-[a-z0-9]{5}-1$/);
+    assert.equal(run.outputs.agentName, names[0]);
+    assert.equal(run.outputs.agentPool, poolName);
+    assert.equal(run.outputs.runKey, "4711");
+    assert.equal(run.outputs.demand, "EPHEMERAL_AGENT_RUN -equals 4711");
+    for (const name of names) {
+      assert.equal(standins.devops.agent(poolName, name)?.status, "online");
+      const group = standins.arm.containerGroup(name)!;
+      const body = group.request as {
+        tags: Record<string, string>;
+        properties: {
+          restartPolicy: string;
+          subnetIds: { id: string }[];
+          dnsConfig: { nameServers: string[] };
+          containers: {
+            properties: { environmentVariables: { name: string; value?: string; secureValue?: string }[] };
+          }[];
+        };
+      };
+      assert.equal(body.properties.restartPolicy, "Never");
+      assert.deepEqual(body.properties.subnetIds, [{ id: SUBNET }]);
+      assert.deepEqual(body.properties.dnsConfig.nameServers, ["10.0.0.4"]);
+      assert.equal(body.tags["ephemeral-agent-run-key"], "4711");
+      assert.equal(body.tags["ephemeral-agent-pool"], poolName);
+      assert.equal(body.tags["ephemeral-agent-name"], name);
+      assert.equal(body.tags["ephemeral-agent-lifetime-minutes"], "120");
+      const variables = body.properties.containers[0].properties.environmentVariables;
+      const token = variables.find((variable) => variable.name === "AZP_TOKEN");
+      assert.deepEqual(
+        token,
+        { name: "AZP_TOKEN", secureValue: STANDIN_DEFAULTS.jobToken },
+        "token only as a secure value",
+      );
+      const visible = Object.fromEntries(
+        variables.filter((v) => v.value !== undefined).map((v) => [v.name, v.value]),
+      );
+      assert.equal(visible.AZP_URL, standins.devops.url);
+      assert.equal(visible.AZP_POOL, poolName);
+      assert.equal(visible.AZP_AGENT_NAME, name);
+      assert.equal(visible.EPHEMERAL_AGENT_RUN, "4711");
+      assert.equal(visible.EPHEMERAL_AGENT_MAX_LIFETIME_MINUTES, "120");
+      assert.equal(visible.FOO, "bar");
+    }
+    assert.match(run.summaries.join("\n"), /Ephemeral agents: online/);
+    assertNoSecrets(run.stdout + run.stderr + JSON.stringify(run.outputs) + run.summaries.join(""));
+  });
+
+  it("polls the pool with one agents query per round, however many agents wait", async () => {
+    const run = await start({ inputs: { count: "3" } });
+    assert.equal(run.result?.status, "Succeeded", run.stdout);
+    const agentQueries = standins.devops.requests.filter(
+      (request) => request.method === "GET" && /\/pools\/\d+\/agents$/.test(request.path),
+    );
+    const listCalls = standins.arm.requests.filter(
+      (request) => request.method === "GET" && request.path.endsWith("/containerGroups"),
+    );
+    assert.ok(agentQueries.length >= 1);
+    assert.ok(
+      agentQueries.length <= listCalls.length + 1,
+      `${agentQueries.length} agent queries for ${listCalls.length} rounds: one per round expected`,
+    );
+  });
+
+  for (const scheme of [
+    "servicePrincipalSecret",
+    "servicePrincipalCertificate",
+    "managedIdentity",
+    "workloadIdentityFederation",
+  ] as AuthScheme[]) {
+    it(`authenticates with ${scheme} and reaches Resource Manager`, async () => {
+      const run = await start({ scheme });
+      assert.equal(run.result?.status, "Succeeded", run.stdout + run.stderr);
+      const puts = standins.arm.requests.filter((request) => request.method === "PUT");
+      assert.equal(puts.length, 1);
+      const expected = {
+        servicePrincipalSecret: "clientSecret",
+        servicePrincipalCertificate: "clientCertificate",
+        managedIdentity: "managedIdentity",
+        workloadIdentityFederation: "workloadIdentityFederation",
+      }[scheme];
+      assert.equal((puts[0].caller as { scheme: string }).scheme, expected);
+      assertNoSecrets(run.stdout + run.stderr);
+    });
+  }
+
+  const failures: {
+    title: string;
+    inputs?: Record<string, string>;
+    jobToken?: string;
+    message: RegExp;
+    setup?: (s: Standins) => void;
+  }[] = [
+    {
+      title: "a malformed subnetId",
+      inputs: { subnetId: "aci-subnet" },
+      message: /Input 'subnetId'.*not a subnet resource ID/,
+    },
+    {
+      title: "a subnet that does not exist",
+      inputs: { subnetId: SUBNET.replace("/aci", "/missing") },
+      message: /Input 'subnetId'.*does not exist/,
+    },
+    {
+      title: "a subnet not delegated to ACI",
+      inputs: { subnetId: SUBNET },
+      setup: (s) => (s.arm.subnets[0].delegated = false),
+      message: /not delegated to Microsoft\.ContainerInstance\/containerGroups/,
+    },
+    {
+      title: "an unknown pool",
+      inputs: { agentPool: "Nope" },
+      message: /Input 'agentPool'.*'Nope' was not found/,
+    },
+    {
+      title: "a token without pool rights",
+      jobToken: readerToken,
+      message: /may not manage agent pool 'Default'.*Administrator role/,
+    },
+    { title: "count 0", inputs: { count: "0" }, message: /Input 'count'.*from 1 to 50/ },
+    { title: "cpu -1", inputs: { cpu: "-1" }, message: /Input 'cpu'.*from 0\.1 to 4/ },
+    {
+      title: "an unknown resource group",
+      inputs: { resourceGroup: "rg-missing" },
+      message: /Input 'resourceGroup'.*does not exist/,
+    },
+    {
+      title: "a connection without write access",
+      setup: (s) =>
+        s.arm.permissions.splice(0, s.arm.permissions.length, { actions: ["*/read"], notActions: [] }),
+      message: /lacks Microsoft\.ContainerInstance\/containerGroups\/write.*Contributor/,
+    },
+  ];
+  for (const failure of failures) {
+    it(`fails with a clear message and creates nothing for ${failure.title}`, async () => {
+      failure.setup?.(standins);
+      const run = await start({ inputs: failure.inputs, jobToken: failure.jobToken });
+      assert.equal(run.result?.status, "Failed", run.stdout);
+      assert.match(run.result?.message ?? "", failure.message);
+      assert.notEqual(run.code, 0);
+      assert.doesNotMatch(run.stdout + run.stderr, /\n\s+at /, "no stack trace");
+      assertNothingCreated();
+      assertNoSecrets(run.stdout + run.stderr);
+    });
+  }
+
+  it("fails at once when a container stops before its agent is online, and removes everything", async () => {
+    standins.arm.behaviours.push({
+      match: /-2$/,
+      agent: false,
+      container: { state: "Terminated", exitCode: 3, detailStatus: "Error" },
+      logs: "AZP_URL is not reachable\nno agent package for linux-x64\n",
+    });
+    const run = await start({ inputs: { count: "2" } });
+    assert.equal(run.result?.status, "Failed", run.stdout);
+    assert.match(
+      run.result?.message ?? "",
+      /stopped before the agent came online \(exited, exit code 3, Error\)/,
+    );
+    assert.match(run.stdout, /no agent package for linux-x64/);
+    assert.deepEqual(
+      standins.arm.containerGroups().map((group) => group.name),
+      [],
+    );
+    assert.deepEqual(standins.devops.agents(poolName), []);
+  });
+
+  it("times out when agents never come online, with their state, and removes everything", async () => {
+    standins.arm.behaviours.push({ match: () => true, agent: false, logs: "waiting for something\n" });
+    const run = await start({ inputs: { onlineTimeoutMinutes: "0.05" } });
+    assert.equal(run.result?.status, "Failed", run.stdout);
+    assert.match(
+      run.result?.message ?? "",
+      /Timed out after 3\.0 s waiting for 1 agent\(s\).*not registered, container running/,
+    );
+    assert.deepEqual(
+      standins.arm.containerGroups().map((group) => group.name),
+      [],
+    );
+  });
+
+  it("keeps what it created on failure when keepOnFailure is set", async () => {
+    standins.arm.behaviours.push({
+      match: () => true,
+      agent: false,
+      container: { state: "Terminated", exitCode: 1 },
+    });
+    const run = await start({ inputs: { keepOnFailure: "true" } });
+    assert.equal(run.result?.status, "Failed");
+    assert.equal(standins.arm.containerGroups().length, 1);
+  });
+
+  it("removes what it created when cancelled with SIGTERM", async () => {
+    standins.arm.behaviours.push({ match: () => true, agent: false });
+    const run = await start(
+      { inputs: { count: "2" } },
+      { interrupt: { when: "Created 2 container(s)", signal: "SIGTERM" } },
+    );
+    assert.equal(run.result?.status, "Failed", run.stdout);
+    assert.match(run.result?.message ?? "", /Cancelled/);
+    assert.deepEqual(
+      standins.arm.containerGroups().map((group) => group.name),
+      [],
+    );
+    assert.deepEqual(standins.devops.agents(poolName), []);
+  });
+});

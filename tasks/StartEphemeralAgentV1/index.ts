@@ -43,9 +43,9 @@ async function run(): Promise<void> {
   const signal = pipeline.cancellationSignal(log);
   const inputs = parseStartInputs(pipeline.readInputs(INPUTS));
   const token = pipeline.registrationToken(inputs.token);
-  const pollIntervalMs = pipeline.pollIntervalMs(3000);
-  const provider = createProvider(inputs, pollIntervalMs);
-  const pools = await PoolClient.connect(pipeline.collectionUrl(), token);
+  const { pollIntervalMs, retryPolicy } = pipeline.tuning(3000);
+  const provider = createProvider(inputs, { pollIntervalMs, retryPolicy });
+  const pools = await PoolClient.connect(pipeline.collectionUrl(), token, retryPolicy);
 
   const result = await startAgents(
     {

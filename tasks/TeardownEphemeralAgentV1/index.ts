@@ -30,9 +30,13 @@ async function run(): Promise<void> {
   const log = pipeline.pipelineLog;
   const signal = pipeline.cancellationSignal(log);
   const inputs = parseTeardownInputs(pipeline.readInputs(INPUTS));
-  const pollIntervalMs = pipeline.pollIntervalMs(5000);
-  const provider = createProvider(inputs, pollIntervalMs);
-  const pools = await PoolClient.connect(pipeline.collectionUrl(), pipeline.registrationToken(inputs.token));
+  const { pollIntervalMs, retryPolicy } = pipeline.tuning(5000);
+  const provider = createProvider(inputs, { pollIntervalMs, retryPolicy });
+  const pools = await PoolClient.connect(
+    pipeline.collectionUrl(),
+    pipeline.registrationToken(inputs.token),
+    retryPolicy,
+  );
 
   const result = await teardownAgents(
     {

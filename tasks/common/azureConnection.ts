@@ -3,8 +3,10 @@ import {
   ClientCertificateCredential,
   ClientSecretCredential,
   ManagedIdentityCredential,
+  type GetTokenOptions,
   type TokenCredential,
 } from "@azure/identity";
+import { withRetries, type RetryPolicy } from "./retry";
 
 /** An Azure Resource Manager service connection, as plain values. */
 export interface AzureConnection {
@@ -39,6 +41,14 @@ const PUBLIC_CLOUD_AUTHORITIES = [
 
 export function armScope(connection: AzureConnection): string {
   return `${connection.audience.replace(/\/+$/, "")}/.default`;
+}
+
+/** Entra ID may throttle or fail for a moment like any service; a token request is safe to repeat. */
+export function retryingCredential(credential: TokenCredential, policy: RetryPolicy): TokenCredential {
+  return {
+    getToken: (scopes: string | string[], options?: GetTokenOptions) =>
+      withRetries(() => credential.getToken(scopes, options), policy),
+  };
 }
 
 export function createCredential(connection: AzureConnection): TokenCredential {

@@ -7,6 +7,7 @@ import {
 } from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
 import { ENV } from "./contract";
 import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "./errors";
+import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "./retry";
 
 /** The DistributedTask security namespace and its Manage bit: registering agents in a pool needs it. */
 const DISTRIBUTED_TASK_NAMESPACE = "101eae8c-1709-47f9-b228-0e476c35b3ba";
@@ -70,14 +71,20 @@ export class PoolClient {
     private readonly connection: azdev.WebApi,
     private readonly agents: ITaskAgentApi,
     private readonly collectionUrl: string,
+    private readonly retryPolicy: RetryPolicy,
   ) {}
 
-  static async connect(collectionUrl: string, token: string): Promise<PoolClient> {
+  static async connect(
+    collectionUrl: string,
+    token: string,
+    retryPolicy: RetryPolicy = DEFAULT_RETRY_POLICY,
+  ): Promise<PoolClient> {
+    // One retry layer, ours: the client's own retries skip 429 and Retry-After.
     const connection = new azdev.WebApi(collectionUrl, azdev.getHandlerFromToken(token), {
-      allowRetries: true,
-      maxRetries: 3,
+      allowRetries: false,
     });
-    return new PoolClient(connection, await connection.getTaskAgentApi(), collectionUrl);
+    const agents = await withRetries(() => connection.getTaskAgentApi(), retryPolicy);
+    return new PoolClient(connection, agents, collectionUrl, retryPolicy);
   }
 
   /** The pool by name; a clear error when it is missing or cannot take self-hosted agents. */
@@ -120,7 +127,7 @@ export class PoolClient {
   /** Removes an agent registration; resolves false when it was already gone. */
   async deleteAgent(pool: Pool, agentId: number): Promise<boolean> {
     try {
-      await this.agents.deleteAgent(pool.id, agentId);
+      await withRetries(() => this.agents.deleteAgent(pool.id, agentId), this.retryPolicy);
       return true;
     } catch (error) {
       if (httpStatusOf(error) === 404) return false;
@@ -149,7 +156,7 @@ export class PoolClient {
 
   private async call<T>(action: string, request: () => Promise<T>): Promise<T> {
     try {
-      return await request();
+      return await withRetries(request, this.retryPolicy);
     } catch (error) {
       throw this.explain(error, action);
     }

@@ -8,6 +8,7 @@ import { InputError } from "./errors";
 import type { RawInputs } from "./inputs";
 import type { Log } from "./log";
 import type { DockerConnection } from "./providers/docker";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry";
 
 /** task.json names of inputs that YAML knows by an alias; the agent passes inputs by their names. */
 const NAMES_OF_ALIASES: Readonly<Record<string, string>> = { azureSubscription: "connectedServiceNameARM" };
@@ -178,8 +179,21 @@ export function uploadSummary(name: string, markdown: string): void {
   tl.uploadSummary(file);
 }
 
-/** Test-only tuning: polling interval, so that tests need not wait seconds per round. */
-export function pollIntervalMs(fallback: number): number {
-  const value = Number(process.env.EPHEMERAL_AGENT_POLL_INTERVAL_MS);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
+export interface Tuning {
+  pollIntervalMs: number;
+  retryPolicy: RetryPolicy;
+}
+
+function positiveNumber(variable: string): number | undefined {
+  const value = Number(process.env[variable]);
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/** Polling and retry timing; the environment may shorten it so that tests need not wait seconds per round. */
+export function tuning(defaultPollIntervalMs: number): Tuning {
+  const baseDelayMs = positiveNumber("EPHEMERAL_AGENT_RETRY_BASE_MS") ?? DEFAULT_RETRY_POLICY.baseDelayMs;
+  return {
+    pollIntervalMs: positiveNumber("EPHEMERAL_AGENT_POLL_INTERVAL_MS") ?? defaultPollIntervalMs,
+    retryPolicy: { attempts: DEFAULT_RETRY_POLICY.attempts, baseDelayMs, maxDelayMs: baseDelayMs * 30 },
+  };
 }

@@ -45,8 +45,15 @@ export function startStandins(options: StartAllOptions = {}): Promise<Standins> 
   return startAll({ devops: { protocol: "https" }, ...options });
 }
 
+/** What taskEnvironment needs of the stand-ins: Standins, or the addresses test/standins/serve.ts prints. */
+export interface StandinAddresses {
+  arm: { url: string };
+  entra: { url: string; imdsHost: string };
+  devops: { url: string; oidcRequestUri(project: string): string };
+}
+
 /** The variables the agent sets for a task: inputs, endpoints, system variables. */
-export function taskEnvironment(standins: Standins, environment: TaskEnvironment): NodeJS.ProcessEnv {
+export function taskEnvironment(standins: StandinAddresses, environment: TaskEnvironment): NodeJS.ProcessEnv {
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), "ephemeral-task-"));
   const scheme = environment.scheme ?? "servicePrincipalSecret";
   const { tenantId, clientId, clientSecret, managedIdentityClientId, subscriptionId } = STANDIN_DEFAULTS;
@@ -69,6 +76,7 @@ export function taskEnvironment(standins: Standins, environment: TaskEnvironment
     HOME: process.env.HOME,
     NODE_EXTRA_CA_CERTS: CA_CERT_PATH,
     EPHEMERAL_AGENT_POLL_INTERVAL_MS: "100",
+    EPHEMERAL_AGENT_RETRY_BASE_MS: "20",
     AGENT_TEMPDIRECTORY: temp,
     AGENT_VERSION: "4.260.0",
     SYSTEM_COLLECTIONURI: standins.devops.url,
@@ -106,6 +114,8 @@ export interface RunOptions {
   sources?: boolean;
   /** Send this signal once stdout contains the text (or the pattern matches). */
   interrupt?: { when: string | RegExp; signal: NodeJS.Signals };
+  /** Called with everything the task has printed to stdout so far, whenever it prints more. */
+  onStdout?: (stdout: string) => void;
   timeoutMs?: number;
 }
 
@@ -122,6 +132,7 @@ export function runTask(task: TaskName, env: NodeJS.ProcessEnv, options: RunOpti
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
+      options.onStdout?.(stdout);
       const interrupt = options.interrupt;
       if (interrupt && !interrupted) {
         const hit =

@@ -1,8 +1,9 @@
 import { ContainerInstanceManagementClient, type ContainerGroup } from "@azure/arm-containerinstance";
 import { createPipelineRequest } from "@azure/core-rest-pipeline";
-import { armScope, createCredential, type AzureConnection } from "../azureConnection";
+import { armScope, createCredential, retryingCredential, type AzureConnection } from "../azureConnection";
 import { identityFromTags, tagsFor } from "../contract";
 import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../errors";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry";
 import { missingArmActions } from "./armPermissions";
 import type { AgentContainerSpec, AgentProvider, ContainerStatus, LaunchedContainer } from "./provider";
 
@@ -24,6 +25,7 @@ export interface AciSettings {
   registryIdentity?: string;
   /** How often a long-running delete is polled. */
   pollIntervalMs?: number;
+  retryPolicy?: RetryPolicy;
 }
 
 /** The one container in each container group. */
@@ -48,14 +50,18 @@ export class AciProvider implements AgentProvider {
 
   constructor(private readonly settings: AciSettings) {
     const connection = settings.connection;
-    this.client = new ContainerInstanceManagementClient(
-      createCredential(connection),
-      connection.subscriptionId,
-      {
-        endpoint: connection.armUrl,
-        credentialScopes: [armScope(connection)],
+    const retry = settings.retryPolicy ?? DEFAULT_RETRY_POLICY;
+    const credential = retryingCredential(createCredential(connection), retry);
+    // The SDK retries throttling (honouring Retry-After), server errors and dropped connections itself.
+    this.client = new ContainerInstanceManagementClient(credential, connection.subscriptionId, {
+      endpoint: connection.armUrl,
+      credentialScopes: [armScope(connection)],
+      retryOptions: {
+        maxRetries: retry.attempts - 1,
+        retryDelayInMs: retry.baseDelayMs,
+        maxRetryDelayInMs: retry.maxDelayMs,
       },
-    );
+    });
     this.location = settings.location;
   }
 

@@ -25,7 +25,7 @@ export interface ProviderInputs {
 }
 
 /** Resolves the service connections the inputs name and makes the provider. */
-export function createProvider(inputs: ProviderInputs, pollIntervalMs: number): AgentProvider {
+export function createProvider(inputs: ProviderInputs, tuning: pipeline.Tuning): AgentProvider {
   const registry = inputs.registryConnection
     ? pipeline.readRegistryConnection(inputs.registryConnection)
     : undefined;
@@ -57,6 +57,7 @@ export function createProvider(inputs: ProviderInputs, pollIntervalMs: number): 
         ? { server: inputs.image.registry, identityId: registryIdentity }
         : undefined),
     registryIdentity,
-    pollIntervalMs,
+    pollIntervalMs: tuning.pollIntervalMs,
+    retryPolicy: tuning.retryPolicy,
   });
 }

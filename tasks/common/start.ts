@@ -60,6 +60,8 @@ export class StartFailure extends Error {
 }
 
 const LOG_TAIL_LINES = 30;
+/** Creations start at most 8 per second, under Resource Manager's write throttling of about 10 per second. */
+const CREATE_SPACING_MS = 125;
 const PROGRESS_EVERY_MS = 30_000;
 
 /** Launches the agents, waits until all are online, and removes what it made if that fails. */
@@ -94,7 +96,8 @@ export async function startAgents(options: StartOptions, context: StartContext):
 
     await timer.time("Create containers", async () => {
       const created = clock();
-      for (const name of names) {
+      for (const [index, name] of names.entries()) {
+        if (index > 0) await sleep(CREATE_SPACING_MS, signal);
         const identity: AgentIdentity = {
           name,
           pool: options.pool,

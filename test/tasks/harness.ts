@@ -192,3 +192,38 @@ export function assertNoSecrets(text: string, secrets: readonly string[] = known
     if (visible.includes(secret)) throw new Error(`a secret (${secret.slice(0, 4)}…) appears in the output`);
   }
 }
+
+/** The variables the agent sets for a Docker Registry service connection with a username and password. */
+export function registryConnectionVariables(
+  id: string,
+  registry: { server: string; username: string; password: string },
+): Record<string, string> {
+  return {
+    [`ENDPOINT_URL_${id}`]: `https://${registry.server}`,
+    [`ENDPOINT_AUTH_${id}`]: JSON.stringify({
+      scheme: "UsernamePassword",
+      parameters: { registry: registry.server, username: registry.username, password: registry.password },
+    }),
+  };
+}
+
+/** The variables the agent sets for a Docker host service connection (TLS client certificate). */
+export function dockerHostConnectionVariables(
+  id: string,
+  url: string,
+  tls: { cacert: string; cert: string; key: string },
+): Record<string, string> {
+  return {
+    [`ENDPOINT_URL_${id}`]: url,
+    [`ENDPOINT_AUTH_${id}`]: JSON.stringify({ scheme: "Certificate", parameters: tls }),
+  };
+}
+
+/** The private key and the certificate of the test app registration, as separate PEM texts. */
+export function appCertificateParts(): { key: string; certificate: string } {
+  const pem = fs.readFileSync(APP_CERTIFICATE_PATH, "utf8");
+  const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----[^-]+-----END [A-Z ]*PRIVATE KEY-----\n?/.exec(pem)?.[0];
+  const certificate = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/.exec(pem)?.[0];
+  if (!key || !certificate) throw new Error(`${APP_CERTIFICATE_PATH} holds no key and certificate`);
+  return { key, certificate };
+}

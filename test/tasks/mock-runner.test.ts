@@ -1,0 +1,284 @@
+/**
+ * Both tasks under azure-pipelines-task-lib's MockTestRunner: mock/*.js set the inputs with TaskMockRunner and
+ * run the task sources; endpoints and system variables come through the environment, as the agent passes them.
+ * MockTestRunner blocks this process while the task runs (spawnSync), so the stand-ins run in their own
+ * process (test/standins/serve.ts) and are inspected through its control endpoint.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createInterface } from "node:readline";
+import { MockTestRunner } from "azure-pipelines-task-lib/mock-test";
+import { STANDIN_DEFAULTS, type StartAllOptions } from "../standins";
+import type { SerializedBehaviour, ServedStandins, StandinState } from "../standins/serve";
+import {
+  REPO,
+  assertNoSecrets,
+  parseRun,
+  taskEnvironment,
+  type StandinAddresses,
+  type TaskEnvironment,
+  type TaskName,
+} from "./harness";
+import { INPUTS_VARIABLE, TIMEOUT_VARIABLE } from "./mock/variables";
+
+const { poolName, resourceGroup, subscriptionId, readerToken } = STANDIN_DEFAULTS;
+const SUBNET = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Network/virtualNetworks/hub/subnets/aci`;
+const CONNECTION_INPUTS = {
+  provider: "aci",
+  connectedServiceNameARM: STANDIN_DEFAULTS.serviceConnectionId,
+  resourceGroup,
+  agentPool: poolName,
+  runKey: "4711",
+};
+const START_INPUTS = { ...CONNECTION_INPUTS, image: "myregistry.azurecr.io/ephemeral-agent:1" };
+/** Below the test timeout: MockTestRunner blocks mocha, so only the mock-run script can stop a stuck task. */
+const TASK_TIMEOUT_MS = 60_000;
+const MOCK_RUNS: Record<TaskName, string> = {
+  StartEphemeralAgentV1: path.join(__dirname, "mock", "start.js"),
+  TeardownEphemeralAgentV1: path.join(__dirname, "mock", "teardown.js"),
+};
+
+/** The stand-ins in a separate process (see test/standins/serve.ts). */
+class StandinProcess {
+  private constructor(
+    private readonly child: ChildProcessWithoutNullStreams,
+    public addresses: ServedStandins,
+  ) {}
+
+  static async start(options: StartAllOptions): Promise<StandinProcess> {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(REPO, "test/standins/serve.ts"), JSON.stringify(options)],
+      { cwd: REPO },
+    );
+    child.stderr.pipe(process.stderr);
+    const firstLine = await new Promise<string>((resolve, reject) => {
+      child.once("exit", (code) => reject(new Error(`the stand-in process exited with ${code}`)));
+      createInterface({ input: child.stdout }).once("line", resolve);
+    });
+    return new StandinProcess(child, JSON.parse(firstLine) as ServedStandins);
+  }
+
+  private async control(method: string, route: string, body?: unknown): Promise<unknown> {
+    const response = await fetch(`${this.addresses.control}${route}`, {
+      method,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${await response.text()}`);
+    return response.status === 204 ? undefined : response.json();
+  }
+
+  /** Fresh stand-ins (new ports) with the options the process started with. */
+  async reset(): Promise<void> {
+    this.addresses = (await this.control("POST", "/reset")) as ServedStandins;
+  }
+
+  state(): Promise<StandinState> {
+    return this.control("GET", "/state") as Promise<StandinState>;
+  }
+
+  addBehaviours(behaviours: SerializedBehaviour[]): Promise<unknown> {
+    return this.control("POST", "/behaviours", behaviours);
+  }
+
+  async close(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once("exit", resolve));
+    await this.control("POST", "/close");
+    await exited;
+  }
+
+  /** The addresses in the shape taskEnvironment takes. */
+  taskAddresses(): StandinAddresses {
+    const { arm, entra, devops } = this.addresses;
+    return { arm, entra, devops: { url: devops.url, oidcRequestUri: () => devops.oidcRequestUri } };
+  }
+}
+
+/**
+ * Runs a task under MockTestRunner. The runner starts the mock-run script with this process's environment,
+ * so the task's environment replaces it for the run and is put back afterwards.
+ */
+async function runUnderMockTestRunner(
+  standins: StandinProcess,
+  task: TaskName,
+  environment: TaskEnvironment,
+): Promise<MockTestRunner> {
+  const env = taskEnvironment(standins.taskAddresses(), { ...environment, inputs: {} });
+  env[INPUTS_VARIABLE] = JSON.stringify(environment.inputs);
+  env[TIMEOUT_VARIABLE] = String(TASK_TIMEOUT_MS);
+  const saved = { ...process.env };
+  replaceEnvironment(env);
+  const runner = new MockTestRunner(MOCK_RUNS[task], path.join(REPO, "tasks", task, "task.json"));
+  runner.nodePath = process.execPath;
+  try {
+    await runner.runAsync();
+  } finally {
+    replaceEnvironment(saved);
+    fs.rmSync(env.AGENT_TEMPDIRECTORY!, { recursive: true, force: true });
+  }
+  return runner;
+}
+
+function replaceEnvironment(env: NodeJS.ProcessEnv): void {
+  for (const name of Object.keys(process.env)) delete process.env[name];
+  Object.assign(process.env, env);
+}
+
+function assertFailedWith(runner: MockTestRunner, message: RegExp): void {
+  assert.ok(runner.failed, runner.stdout);
+  assert.equal(runner.errorIssues.length, 1, runner.stdout);
+  assert.match(runner.errorIssues[0], message);
+  assert.doesNotMatch(runner.stdout + runner.stderr, /\n\s+at /, "no stack trace");
+}
+
+function assertNoVisibleSecrets(runner: MockTestRunner): void {
+  assertNoSecrets(runner.stdout + runner.stderr);
+}
+
+async function assertNothingLeft(standins: StandinProcess): Promise<StandinState> {
+  const state = await standins.state();
+  assert.deepEqual(
+    state.containerGroups.map((group) => group.name),
+    [],
+  );
+  assert.deepEqual(state.agents[poolName], []);
+  return state;
+}
+
+describe("the tasks under MockTestRunner", function () {
+  this.timeout(120_000);
+  let standins: StandinProcess;
+
+  before(async () => {
+    standins = await StandinProcess.start({ arm: { subnets: [{ id: SUBNET }] } });
+  });
+  beforeEach(() => standins.reset());
+  after(() => standins.close());
+
+  const start = (inputs: Record<string, string> = {}, jobToken?: string) =>
+    runUnderMockTestRunner(standins, "StartEphemeralAgentV1", {
+      inputs: { ...START_INPUTS, ...inputs },
+      jobToken,
+    });
+  const teardown = (inputs: Record<string, string> = {}) =>
+    runUnderMockTestRunner(standins, "TeardownEphemeralAgentV1", {
+      inputs: { ...CONNECTION_INPUTS, ...inputs },
+    });
+
+  describe("StartEphemeralAgent", () => {
+    it("starts two agents in a subnet, waits until they are online and sets the outputs", async () => {
+      const runner = await start({ count: "2", subnetId: SUBNET });
+      assert.ok(runner.succeeded, runner.stdout);
+      assert.deepEqual(runner.errorIssues, []);
+      assert.ok(
+        runner.stdOutContained("##vso[task.complete result=Succeeded;]2 agent(s) online in pool 'Default'."),
+      );
+
+      const { outputs } = parseRun(null, runner.stdout, runner.stderr);
+      const names = outputs.agentNames.split(",");
+      assert.equal(names.length, 2);
+      assert.equal(outputs.agentName, names[0]);
+      assert.equal(outputs.agentPool, poolName);
+      assert.equal(outputs.runKey, "4711");
+      assert.equal(outputs.demand, "EPHEMERAL_AGENT_RUN -equals 4711");
+
+      const state = await standins.state();
+      assert.deepEqual(
+        state.agents[poolName]
+          .map(({ name, status }) => ({ name, status }))
+          .sort((a, b) => a.name.localeCompare(b.name)),
+        names.map((name) => ({ name, status: "online" })),
+      );
+      for (const name of names) {
+        const group = state.containerGroups.find((candidate) => candidate.name === name);
+        assert.ok(group, `container group ${name}`);
+        assert.equal(group.tags["ephemeral-agent-run-key"], "4711");
+        assert.equal(group.environment.AZP_AGENT_NAME, name);
+        assert.equal(group.environment.AZP_TOKEN, undefined, "the token only as a secure value");
+      }
+      assertNoVisibleSecrets(runner);
+    });
+
+    const failures: { title: string; inputs?: Record<string, string>; jobToken?: string; message: RegExp }[] =
+      [
+        {
+          title: "an unknown pool",
+          inputs: { agentPool: "Nope" },
+          message: /Input 'agentPool'.*'Nope' was not found/,
+        },
+        {
+          title: "a token without rights on the pool",
+          jobToken: readerToken,
+          message: /may not manage agent pool 'Default'.*Administrator role/,
+        },
+        {
+          title: "a malformed subnetId",
+          inputs: { subnetId: "aci-subnet" },
+          message: /Input 'subnetId'.*not a subnet resource ID/,
+        },
+        { title: "count 0", inputs: { count: "0" }, message: /Input 'count'.*from 1 to 50/ },
+        { title: "cpu -1", inputs: { cpu: "-1" }, message: /Input 'cpu'.*from 0\.1 to 4/ },
+      ];
+    for (const failure of failures) {
+      it(`fails with a clear message and creates nothing for ${failure.title}`, async () => {
+        const runner = await start(failure.inputs, failure.jobToken);
+        assertFailedWith(runner, failure.message);
+        const state = await assertNothingLeft(standins);
+        assert.deepEqual(
+          state.requests.arm.filter((request) => request.method === "PUT"),
+          [],
+          "no container group was created",
+        );
+        assertNoVisibleSecrets(runner);
+      });
+    }
+
+    it("fails when a container stops before its agent is online, shows its log and removes everything", async () => {
+      await standins.addBehaviours([
+        {
+          match: { pattern: "-2$" },
+          agent: false,
+          container: { state: "Terminated", exitCode: 3, detailStatus: "Error" },
+          logs: "AZP_URL is not reachable\nno agent package for linux-x64\n",
+        },
+      ]);
+      const runner = await start({ count: "2" });
+      assertFailedWith(runner, /stopped before the agent came online \(exited, exit code 3, Error\)/);
+      assert.ok(runner.stdOutContained("no agent package for linux-x64"), runner.stdout);
+      await assertNothingLeft(standins);
+      assertNoVisibleSecrets(runner);
+    });
+  });
+
+  describe("TeardownEphemeralAgent", () => {
+    it("removes the agents a start created", async () => {
+      const started = await start({ count: "2" });
+      assert.ok(started.succeeded, started.stdout);
+      assert.equal((await standins.state()).containerGroups.length, 2);
+
+      const runner = await teardown();
+      assert.ok(runner.succeeded, runner.stdout);
+      assert.ok(runner.stdOutContained("Removed 2 agent(s); nothing is left."), runner.stdout);
+      await assertNothingLeft(standins);
+      assertNoVisibleSecrets(runner);
+    });
+
+    it("succeeds and says so when the run left nothing", async () => {
+      const runner = await teardown();
+      assert.ok(runner.succeeded, runner.stdout);
+      assert.ok(
+        runner.stdOutContained("No ephemeral agents of run '4711' were found in pool 'Default'"),
+        runner.stdout,
+      );
+      assertNoVisibleSecrets(runner);
+    });
+
+    it("fails with a clear message for an unknown pool", async () => {
+      const runner = await teardown({ agentPool: "Nope" });
+      assertFailedWith(runner, /Input 'agentPool'.*'Nope' was not found/);
+      assertNoVisibleSecrets(runner);
+    });
+  });
+});

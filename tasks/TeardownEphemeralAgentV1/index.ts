@@ -53,7 +53,9 @@ async function run(): Promise<void> {
     { provider, pools, log, signal, clock: Date.now },
   );
   pipeline.uploadSummary("ephemeral-agents-teardown", teardownSummary(result, inputs.runKey));
-  if (result.outcome === "Succeeded") {
+  if (result.agents.length === 0) {
+    tl.setResult(tl.TaskResult.Succeeded, `Found no agents of run '${inputs.runKey}': nothing to remove.`);
+  } else if (result.outcome === "Succeeded") {
     tl.setResult(tl.TaskResult.Succeeded, `Removed ${result.agents.length} agent(s); nothing is left.`);
   } else {
     tl.setResult(tl.TaskResult.SucceededWithIssues, result.issues.join(" "));

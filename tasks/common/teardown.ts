@@ -2,7 +2,13 @@ import type { AgentIdentity } from "./contract";
 import type { Pool, PoolAgent, PoolClient } from "./devops";
 import { errorMessage } from "./errors";
 import { formatDuration, type Log } from "./log";
-import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "./providers/provider";
+import {
+  describeStatus,
+  isFinished,
+  type AgentProvider,
+  type ContainerStatus,
+  type LaunchedContainer,
+} from "./providers/provider";
 import {
   isEphemeralAgentName,
   maySweepContainer,
@@ -53,7 +59,9 @@ export interface TeardownResult {
   providerDescription: string;
 }
 
-type Removal = "removed" | "already gone" | "kept" | "failed";
+type Removal = "removed" | "already gone" | "failed";
+
+const PROGRESS_EVERY_MS = 60_000;
 
 /** Awaits this run's agents, shows their logs, removes containers and registrations, and sweeps leftovers. */
 export async function teardownAgents(
@@ -65,7 +73,7 @@ export async function teardownAgents(
   const issues: string[] = [];
   const reports: AgentTeardown[] = [];
 
-  const launched = await provider.list(pool.name);
+  const launched = await listLaunched(provider, options.pool, pool);
   let agents = await pools.listAgents(pool);
   const names = runAgentNames(options, launched, agents);
   if (names.length === 0) {
@@ -74,10 +82,13 @@ export async function teardownAgents(
     );
   } else {
     log.info(`Tearing down ${names.length} agent(s) of run '${options.runKey}': ${names.join(", ")}`);
-    agents = await awaitJobs(names, pool, agents, options, context, issues);
+    const lastSeen = new Map<string, PoolAgent>();
+    agents = await awaitJobs(names, pool, agents, lastSeen, options, context, issues);
     await settleContainers(names, agents, options, context);
     const identities = new Map(launched.map((container) => [container.identity.name, container.identity]));
-    reports.push(...(await removeAgents(names, pool, identities, options, context, issues, false)));
+    reports.push(
+      ...(await removeAgents(names, pool, { identities, lastSeen }, options, context, issues, false)),
+    );
   }
 
   if (options.sweepOlderThanMinutes > 0) {
@@ -96,6 +107,19 @@ export async function teardownAgents(
   };
 }
 
+/** Our containers of the pool, tagged with the pool name as the start task's input spelled it. */
+async function listLaunched(
+  provider: AgentProvider,
+  spelled: string,
+  pool: Pool,
+): Promise<LaunchedContainer[]> {
+  const launched = new Map<string, LaunchedContainer>();
+  for (const name of new Set([spelled, pool.name])) {
+    for (const container of await provider.list(name)) launched.set(container.identity.name, container);
+  }
+  return [...launched.values()];
+}
+
 function runAgentNames(
   options: TeardownOptions,
   launched: readonly { identity: AgentIdentity }[],
@@ -109,10 +133,12 @@ function runAgentNames(
   return [...names].sort();
 }
 
+/** Waits while agents run a job; `lastSeen` keeps each agent as last listed, for agents that then unregister. */
 async function awaitJobs(
   names: readonly string[],
   pool: Pool,
   agents: PoolAgent[],
+  lastSeen: Map<string, PoolAgent>,
   options: TeardownOptions,
   context: TeardownContext,
   issues: string[],
@@ -120,10 +146,15 @@ async function awaitJobs(
   const { provider, pools, log, signal, clock } = context;
   const deadline = new Deadline(clock, options.awaitTimeoutMs);
   const started = clock();
+  let progressAt = started + PROGRESS_EVERY_MS;
   const announced = new Set<string>();
   for (;;) {
     throwIfCancelled(signal);
     const byName = new Map(agents.map((agent) => [agent.name, agent]));
+    for (const name of names) {
+      const agent = byName.get(name);
+      if (agent) lastSeen.set(name, agent);
+    }
     const busy = names.filter((name) => byName.get(name)?.currentJob);
     const statuses = busy.length ? await provider.pollStatuses(busy) : new Map<string, ContainerStatus>();
     const waiting = busy.filter((name) => shouldAwait(byName.get(name), statuses.get(name)));
@@ -138,6 +169,12 @@ async function awaitJobs(
     if (waiting.length === 0) {
       if (announced.size) log.info(`Jobs finished after ${formatDuration(clock() - started)}.`);
       return agents;
+    }
+    if (clock() >= progressAt) {
+      progressAt = clock() + PROGRESS_EVERY_MS;
+      log.info(
+        `Still waiting after ${formatDuration(clock() - started)} for ${waiting.map((name) => `${name} ('${byName.get(name)!.currentJob!.name}')`).join(", ")}.`,
+      );
     }
     if (deadline.passed) {
       issues.push(
@@ -162,7 +199,7 @@ async function settleContainers(
   const deadline = new Deadline(clock, options.gracePeriodMs);
   let statuses = await provider.pollStatuses(names);
   let graced = names.filter((name) => shouldGrantGrace(byName.get(name), statuses.get(name)));
-  if (graced.length)
+  if (graced.length && options.gracePeriodMs > 0)
     log.info(`Giving ${graced.join(", ")} up to ${formatDuration(options.gracePeriodMs)} to exit.`);
   while (graced.length && !deadline.passed) {
     await sleep(deadline.nextWaitMs(options.pollIntervalMs), signal);
@@ -174,10 +211,17 @@ async function settleContainers(
   }
 }
 
+interface KnownAgents {
+  /** Identities read from the containers' tags. */
+  identities: ReadonlyMap<string, AgentIdentity>;
+  /** Agents as listed earlier, before some unregistered themselves. */
+  lastSeen: ReadonlyMap<string, PoolAgent>;
+}
+
 async function removeAgents(
   names: readonly string[],
   pool: Pool,
-  identities: ReadonlyMap<string, AgentIdentity>,
+  known: KnownAgents,
   options: Pick<TeardownOptions, "showLogs">,
   context: TeardownContext,
   issues: string[],
@@ -223,12 +267,12 @@ async function removeAgents(
           );
         }
       }
-      const identity = identities.get(name);
-      const created = identity?.created ?? agent?.createdOn;
+      const earlier = known.lastSeen.get(name);
+      const created = known.identities.get(name)?.created ?? agent?.createdOn ?? earlier?.createdOn;
       return {
         name,
         lived: created ? formatDuration(clock() - created.getTime()) : undefined,
-        job: describeJob(agent, status),
+        job: describeJob(agent, earlier, status),
         container: container === "removed" && status ? `removed (${describeStatus(status)})` : container,
         registration,
         swept,
@@ -237,10 +281,18 @@ async function removeAgents(
   );
 }
 
-function describeJob(agent: PoolAgent | undefined, status: ContainerStatus | undefined): string {
+function describeJob(
+  agent: PoolAgent | undefined,
+  earlier: PoolAgent | undefined,
+  status: ContainerStatus | undefined,
+): string {
   if (agent?.currentJob) return `'${agent.currentJob.name}' still running`;
   if (agent?.lastJob) return `'${agent.lastJob.name}' ${agent.lastJob.result}`;
-  if (!agent && status && isFinished(status)) return "unknown (the agent unregistered itself)";
+  if (agent) return "none taken";
+  if (earlier?.currentJob) return `'${earlier.currentJob.name}' ended, then the agent unregistered itself`;
+  if (earlier?.lastJob)
+    return `'${earlier.lastJob.name}' ${earlier.lastJob.result}, then the agent unregistered itself`;
+  if (status && isFinished(status)) return "unknown (the agent unregistered itself)";
   return "none taken";
 }
 
@@ -254,7 +306,7 @@ async function sweep(
   const { provider, pools, log, clock } = context;
   const policy: SweepPolicy = { olderThanMinutes: options.sweepOlderThanMinutes, now: new Date(clock()) };
   const agents = new Map((await pools.listAgents(pool)).map((agent) => [agent.name, agent]));
-  const launched = (await provider.list(pool.name)).filter(
+  const launched = (await listLaunched(provider, options.pool, pool)).filter(
     (container) => !handled.has(container.identity.name),
   );
   const sweptContainers = launched.filter((container) =>
@@ -285,5 +337,13 @@ async function sweep(
   const identities = new Map(
     sweptContainers.map((container) => [container.identity.name, container.identity]),
   );
-  return removeAgents(names, pool, identities, { showLogs: false }, context, issues, true);
+  return removeAgents(
+    names,
+    pool,
+    { identities, lastSeen: agents },
+    { showLogs: false },
+    context,
+    issues,
+    true,
+  );
 }

@@ -3,6 +3,7 @@ import {
   optional,
   parseBoolean,
   parseChoice,
+  parseDecimal,
   parseInteger,
   parseList,
   parseRunKey,
@@ -44,7 +45,7 @@ export function parseTeardownInputs(raw: RawInputs): TeardownInputs {
     agentNames,
     agentNamePrefix: parseAgentNamePrefix(optional(raw, "agentNamePrefix") ?? "ephemeral"),
     token: optional(raw, "token"),
-    awaitTimeoutMinutes: parseInteger("awaitTimeoutMinutes", optional(raw, "awaitTimeoutMinutes") ?? "30", {
+    awaitTimeoutMinutes: parseDecimal("awaitTimeoutMinutes", optional(raw, "awaitTimeoutMinutes") ?? "30", {
       min: 0,
       max: 24 * 60,
     }),

@@ -114,6 +114,8 @@ export interface RunOptions {
   sources?: boolean;
   /** Send this signal once stdout contains the text (or the pattern matches). */
   interrupt?: { when: string | RegExp; signal: NodeJS.Signals };
+  /** Send this signal `ms` after the task was spawned, unless it ended before. */
+  interruptAfter?: { ms: number; signal: NodeJS.Signals };
   /** Called with everything the task has printed to stdout so far, whenever it prints more. */
   onStdout?: (stdout: string) => void;
   timeoutMs?: number;
@@ -130,6 +132,9 @@ export function runTask(task: TaskName, env: NodeJS.ProcessEnv, options: RunOpti
     let stderr = "";
     let interrupted = false;
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
+    const interruptAfter = options.interruptAfter;
+    const interruptTimer =
+      interruptAfter && setTimeout(() => child.kill(interruptAfter.signal), interruptAfter.ms);
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
       options.onStdout?.(stdout);
@@ -147,6 +152,7 @@ export function runTask(task: TaskName, env: NodeJS.ProcessEnv, options: RunOpti
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
+      clearTimeout(interruptTimer);
       resolve(parseRun(code, stdout, stderr));
     });
   });
@@ -226,4 +232,39 @@ export function appCertificateParts(): { key: string; certificate: string } {
   const certificate = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/.exec(pem)?.[0];
   if (!key || !certificate) throw new Error(`${APP_CERTIFICATE_PATH} holds no key and certificate`);
   return { key, certificate };
+}
+
+/** Container groups and agent registrations the stand-ins still hold, by name. */
+export function leftovers(
+  standins: Pick<Standins, "arm" | "devops">,
+  poolName: string = STANDIN_DEFAULTS.poolName,
+): { containers: string[]; agents: string[] } {
+  return {
+    containers: standins.arm
+      .containerGroups()
+      .map((group) => group.name)
+      .sort(),
+    agents: standins.devops
+      .agents(poolName)
+      .map((agent) => agent.name)
+      .sort(),
+  };
+}
+
+/** Runs `work` for every item, at most `concurrency` at a time; results in the items' order. */
+export async function mapConcurrently<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index], index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return results;
 }

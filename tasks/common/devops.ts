@@ -108,7 +108,7 @@ export class PoolClient {
 
   /** Fails when the token's identity cannot register and remove agents in the pool. */
   async checkCanManage(pool: Pool): Promise<void> {
-    const url = `${this.collectionUrl.replace(/\/+$/, "")}/_apis/permissions/${DISTRIBUTED_TASK_NAMESPACE}/${MANAGE_PERMISSION}?tokens=AgentPools/${pool.id}&api-version=7.1`;
+    const url = `${this.baseUrl}/_apis/permissions/${DISTRIBUTED_TASK_NAMESPACE}/${MANAGE_PERMISSION}?tokens=AgentPools/${pool.id}&api-version=7.1`;
     const answer = await this.call(`check the permissions on agent pool '${pool.name}'`, async () => {
       const response = await this.connection.rest.get<{ value?: boolean[] }>(url);
       return response.result;
@@ -126,14 +126,20 @@ export class PoolClient {
 
   /** Removes an agent registration; resolves false when it was already gone. */
   async deleteAgent(pool: Pool, agentId: number): Promise<boolean> {
+    // Sent directly: the typed client resolves a 404 like a success, and "already gone" is worth telling apart.
+    const url = `${this.baseUrl}/_apis/distributedtask/pools/${pool.id}/agents/${agentId}?api-version=7.1`;
     try {
-      await withRetries(() => this.agents.deleteAgent(pool.id, agentId), this.retryPolicy);
-      return true;
+      const response = await withRetries(() => this.connection.rest.del(url), this.retryPolicy);
+      return response.statusCode !== 404;
     } catch (error) {
       if (httpStatusOf(error) === 404) return false;
       if (httpStatusOf(error) === 403) throw await this.missingRole(pool);
       throw this.explain(error, `remove agent ${agentId} from pool '${pool.name}'`);
     }
+  }
+
+  private get baseUrl(): string {
+    return this.collectionUrl.replace(/\/+$/, "");
   }
 
   private async missingRole(pool: Pool): Promise<AccessError> {

@@ -20,7 +20,12 @@ interface Range {
 }
 
 export function parseInteger(name: string, value: string, range: Range): number {
-  if (!/^-?\d+$/.test(value)) throw new InputError(name, `'${value}' is not a whole number.`);
+  if (!/^-?\d+$/.test(value)) {
+    throw new InputError(
+      name,
+      `'${value}' is not a whole number: use a whole number from ${range.min} to ${range.max}.`,
+    );
+  }
   const parsed = Number(value);
   if (parsed < range.min || parsed > range.max) {
     throw new InputError(
@@ -32,7 +37,9 @@ export function parseInteger(name: string, value: string, range: Range): number 
 }
 
 export function parseDecimal(name: string, value: string, range: Range & { step?: number }): number {
-  if (!/^-?\d+(\.\d+)?$/.test(value)) throw new InputError(name, `'${value}' is not a number.`);
+  if (!/^-?\d+(\.\d+)?$/.test(value)) {
+    throw new InputError(name, `'${value}' is not a number: use a number from ${range.min} to ${range.max}.`);
+  }
   const parsed = Number(value);
   if (parsed < range.min || parsed > range.max) {
     throw new InputError(name, `${parsed} is out of range: use a number from ${range.min} to ${range.max}.`);
@@ -40,7 +47,11 @@ export function parseDecimal(name: string, value: string, range: Range & { step?
   if (range.step !== undefined) {
     const steps = parsed / range.step;
     if (Math.abs(steps - Math.round(steps)) > 1e-9) {
-      throw new InputError(name, `${parsed} must be a multiple of ${range.step}.`);
+      const nearest = Number((Math.round(steps) * range.step).toPrecision(12));
+      throw new InputError(
+        name,
+        `${parsed} is not a multiple of ${range.step}: use a multiple of ${range.step}, such as ${nearest}.`,
+      );
     }
   }
   return parsed;

@@ -2,6 +2,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as taskInternal from "azure-pipelines-task-lib/internal";
 import * as tl from "azure-pipelines-task-lib/task";
 import type { AzureAuthentication, AzureConnection } from "./azureConnection";
 import { InputError } from "./errors";
@@ -13,9 +14,21 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry";
 /** task.json names of inputs that YAML knows by an alias; the agent passes inputs by their names. */
 const NAMES_OF_ALIASES: Readonly<Record<string, string>> = { azureSubscription: "connectedServiceNameARM" };
 
+/** Inputs that may hold a secret, such as a personal access token typed in without a secret variable. */
+const SECRET_INPUTS: ReadonlySet<string> = new Set(["token"]);
+
 /** The raw values of the inputs, keyed by their YAML names; never throws, so that validation happens in one place. */
 export function readInputs(names: readonly string[]): RawInputs {
-  return Object.fromEntries(names.map((name) => [name, tl.getInput(NAMES_OF_ALIASES[name] ?? name, false)]));
+  return Object.fromEntries(names.map((name) => [name, readInput(NAMES_OF_ALIASES[name] ?? name)]));
+}
+
+/**
+ * tl.getInput writes every value it returns to the debug log, before the task could register it as a
+ * secret; secret inputs are read from task-lib's store directly, as tl.getInput does, without that line.
+ */
+function readInput(name: string): string | undefined {
+  if (!SECRET_INPUTS.has(name)) return tl.getInput(name, false);
+  return taskInternal._vault.retrieveSecret(`INPUT_${taskInternal._getVariableKey(name)}`);
 }
 
 export const pipelineLog: Log = {

@@ -94,13 +94,14 @@ export async function startAgents(options: StartOptions, context: StartContext):
       `Launching ${names.length} agent(s) for pool '${pool.name}' on ${provider.description}: ${names.join(", ")}`,
     );
 
+    const poolName = pool.name;
     await timer.time("Create containers", async () => {
       const created = clock();
       for (const [index, name] of names.entries()) {
         if (index > 0) await sleep(CREATE_SPACING_MS, signal);
         const identity: AgentIdentity = {
           name,
-          pool: options.pool,
+          pool: poolName,
           runKey: options.runKey,
           created: new Date(),
           lifetimeMinutes: options.maxLifetimeMinutes,

@@ -2,13 +2,7 @@ import type { AgentIdentity } from "./contract";
 import type { Pool, PoolAgent, PoolClient } from "./devops";
 import { errorMessage } from "./errors";
 import { formatDuration, type Log } from "./log";
-import {
-  describeStatus,
-  isFinished,
-  type AgentProvider,
-  type ContainerStatus,
-  type LaunchedContainer,
-} from "./providers/provider";
+import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "./providers/provider";
 import {
   isEphemeralAgentName,
   maySweepContainer,
@@ -73,7 +67,7 @@ export async function teardownAgents(
   const issues: string[] = [];
   const reports: AgentTeardown[] = [];
 
-  const launched = await listLaunched(provider, options.pool, pool);
+  const launched = await provider.list(pool.name);
   let agents = await pools.listAgents(pool);
   const names = runAgentNames(options, launched, agents);
   if (names.length === 0) {
@@ -108,18 +102,6 @@ export async function teardownAgents(
 }
 
 /** Our containers of the pool, tagged with the pool name as the start task's input spelled it. */
-async function listLaunched(
-  provider: AgentProvider,
-  spelled: string,
-  pool: Pool,
-): Promise<LaunchedContainer[]> {
-  const launched = new Map<string, LaunchedContainer>();
-  for (const name of new Set([spelled, pool.name])) {
-    for (const container of await provider.list(name)) launched.set(container.identity.name, container);
-  }
-  return [...launched.values()];
-}
-
 function runAgentNames(
   options: TeardownOptions,
   launched: readonly { identity: AgentIdentity }[],
@@ -306,7 +288,7 @@ async function sweep(
   const { provider, pools, log, clock } = context;
   const policy: SweepPolicy = { olderThanMinutes: options.sweepOlderThanMinutes, now: new Date(clock()) };
   const agents = new Map((await pools.listAgents(pool)).map((agent) => [agent.name, agent]));
-  const launched = (await listLaunched(provider, options.pool, pool)).filter(
+  const launched = (await provider.list(pool.name)).filter(
     (container) => !handled.has(container.identity.name),
   );
   const sweptContainers = launched.filter((container) =>

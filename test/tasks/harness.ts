@@ -114,8 +114,8 @@ export interface RunOptions {
   sources?: boolean;
   /** Send this signal once stdout contains the text (or the pattern matches). */
   interrupt?: { when: string | RegExp; signal: NodeJS.Signals };
-  /** Send this signal `ms` after the task was spawned, unless it ended before. */
-  interruptAfter?: { ms: number; signal: NodeJS.Signals };
+  /** Send this signal `ms` after the task was spawned (or first printed something), unless it ended before. */
+  interruptAfter?: { ms: number; signal: NodeJS.Signals; from?: "spawn" | "firstOutput" };
   /** Called with everything the task has printed to stdout so far, whenever it prints more. */
   onStdout?: (stdout: string) => void;
   timeoutMs?: number;
@@ -133,10 +133,15 @@ export function runTask(task: TaskName, env: NodeJS.ProcessEnv, options: RunOpti
     let interrupted = false;
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
     const interruptAfter = options.interruptAfter;
-    const interruptTimer =
-      interruptAfter && setTimeout(() => child.kill(interruptAfter.signal), interruptAfter.ms);
+    let interruptTimer: NodeJS.Timeout | undefined;
+    const armInterrupt = () => {
+      if (interruptAfter && !interruptTimer)
+        interruptTimer = setTimeout(() => child.kill(interruptAfter.signal), interruptAfter.ms);
+    };
+    if (interruptAfter?.from !== "firstOutput") armInterrupt();
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
+      armInterrupt();
       options.onStdout?.(stdout);
       const interrupt = options.interrupt;
       if (interrupt && !interrupted) {

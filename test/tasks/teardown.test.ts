@@ -470,10 +470,7 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
     assert.match(result.stdout, new RegExp(`Agent ${first}: .*; container already gone; registration`));
     assert.match(
       result.stdout,
-      // TODO(lead): "already gone" once PoolClient.deleteAgent sees the 404 (azure-devops-node-api resolves on it).
-      new RegExp(
-        `Agent ${second}: .*; container removed \\(running\\); registration (removed|already gone)\\.`,
-      ),
+      new RegExp(`Agent ${second}: .*; container removed \\(running\\); registration already gone\\.`),
     );
     assert.deepEqual(
       standins.devops.requests

@@ -52,6 +52,24 @@ describe("input parsing", () => {
     assert.throws(() => parseDecimal("cpu", "lots", { min: 0.1, max: 4 }), inputError("cpu", /not a number/));
   });
 
+  it("says which numbers to use when a value is not one", () => {
+    assert.throws(
+      () => parseInteger("sweepOlderThanMinutes", "a day", { min: 0, max: 100 }),
+      inputError(
+        "sweepOlderThanMinutes",
+        /'a day' is not a whole number: use a whole number from 0 to 100\./,
+      ),
+    );
+    assert.throws(
+      () => parseDecimal("memoryGB", "lots", { min: 0.1, max: 16 }),
+      inputError("memoryGB", /'lots' is not a number: use a number from 0\.1 to 16\./),
+    );
+    assert.throws(
+      () => parseDecimal("cpu", "1.26", { min: 0.1, max: 4, step: 0.1 }),
+      inputError("cpu", /1\.26 is not a multiple of 0\.1: use a multiple of 0\.1, such as 1\.3\./),
+    );
+  });
+
   it("parses booleans with a default", () => {
     assert.equal(parseBoolean("keepOnFailure", undefined, false), false);
     assert.equal(parseBoolean("keepOnFailure", "TRUE", false), true);

@@ -5,7 +5,13 @@ import { identityFromTags, tagsFor } from "../contract";
 import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../errors";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry";
 import { missingArmActions } from "./armPermissions";
-import type { AgentContainerSpec, AgentProvider, ContainerStatus, LaunchedContainer } from "./provider";
+import {
+  samePool,
+  type AgentContainerSpec,
+  type AgentProvider,
+  type ContainerStatus,
+  type LaunchedContainer,
+} from "./provider";
 
 export type RegistryCredential =
   { server: string; username: string; password: string } | { server: string; identityId: string };
@@ -187,7 +193,7 @@ export class AciProvider implements AgentProvider {
         this.settings.resourceGroup,
       )) {
         const identity = identityFromTags(group.tags);
-        if (identity && identity.pool === pool) launched.push({ identity });
+        if (identity && samePool(identity.pool, pool)) launched.push({ identity });
       }
     } catch (error) {
       throw this.explain(error, `list container groups in resource group ${this.settings.resourceGroup}`);

@@ -7,7 +7,13 @@ import { ENV, TAG, identityFromTags, tagsFor } from "../contract";
 import { InputError, UserError, errorMessage, httpStatusOf } from "../errors";
 import type { PullPolicy } from "../startInputs";
 import { demultiplexLogs, tokenArchive } from "./dockerWire";
-import type { AgentContainerSpec, AgentProvider, ContainerStatus, LaunchedContainer } from "./provider";
+import {
+  samePool,
+  type AgentContainerSpec,
+  type AgentProvider,
+  type ContainerStatus,
+  type LaunchedContainer,
+} from "./provider";
 
 /** The engine of the agent machine (DOCKER_HOST, or the default socket), or an engine at a URL. */
 export type DockerConnection =
@@ -38,7 +44,12 @@ export const TOKEN_FILE_NAME = ".token";
 /** The agent image's non-root user "agent". */
 export const AGENT_UID = 1000;
 const PING_TIMEOUT_MS = 10_000;
-const STOP_TIMEOUT_SECONDS = 10;
+/**
+ * Time a running container gets after SIGTERM before the engine kills it. The image's start script gives the
+ * agent 20 s to end its job, then tries three times, 5 s apart, to unregister: Docker's default of 10 s
+ * would cut that short and leave registrations behind.
+ */
+const STOP_TIMEOUT_SECONDS = 40;
 const DEFAULT_SOCKET = "/var/run/docker.sock";
 
 const CONNECTION_FAILURES = new Set([
@@ -236,9 +247,10 @@ export class DockerProvider implements AgentProvider {
 
   async list(pool: string): Promise<LaunchedContainer[]> {
     const launched: LaunchedContainer[] = [];
-    for (const container of await this.listContainers([`${TAG.pool}=${pool}`])) {
+    // Pool names are case-insensitive, label filters are not: filter by the label's presence only.
+    for (const container of await this.listContainers([TAG.pool])) {
       const identity = identityFromTags(container.Labels);
-      if (identity && identity.pool === pool) launched.push({ identity });
+      if (identity && samePool(identity.pool, pool)) launched.push({ identity });
     }
     return launched;
   }

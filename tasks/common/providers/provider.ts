@@ -52,3 +52,8 @@ export function describeStatus(status: ContainerStatus): string {
   if (status.detail) parts.push(status.detail);
   return parts.join(", ");
 }
+
+/** Azure DevOps pool names are case-insensitive. */
+export function samePool(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}

@@ -1,0 +1,337 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import Docker from "dockerode";
+import { TAG } from "../../tasks/common/contract";
+import { CA_CERT_PATH, STANDIN_DEFAULTS } from "../standins";
+import {
+  REPO,
+  appCertificateParts,
+  assertNoSecrets,
+  dockerHostConnectionVariables,
+  registryConnectionVariables,
+  runTask,
+  startStandins,
+  taskEnvironment,
+  type Standins,
+  type TaskName,
+} from "../tasks/harness";
+
+// Each row is a value a user could type; the task must refuse it before it creates anything, naming the
+// input and how to fix it.
+
+const { poolName, resourceGroup, subscriptionId, readerToken, serviceConnectionId } = STANDIN_DEFAULTS;
+const SUBNET = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Network/virtualNetworks/hub/subnets/aci`;
+const RUN_KEY = `bad-input-${randomBytes(4).toString("hex")}`;
+const REGISTRY_CONNECTION = "registry-connection";
+const DOCKER_CONNECTION = "docker-host-connection";
+
+const ACI = {
+  provider: "aci",
+  connectedServiceNameARM: serviceConnectionId,
+  resourceGroup,
+  agentPool: poolName,
+  runKey: RUN_KEY,
+};
+const START_ACI = { ...ACI, image: "myregistry.azurecr.io/ephemeral-agent:1" };
+// pullPolicy never: a row that slipped through validation must not make the engine try a registry.
+const START_DOCKER = {
+  provider: "docker",
+  image: "ephemeral-agents-test-busybox:1",
+  pullPolicy: "never",
+  agentPool: poolName,
+  runKey: RUN_KEY,
+};
+const TEARDOWN_ACI = { ...ACI, awaitTimeoutMinutes: "0.05", gracePeriodSeconds: "0" };
+
+interface BadInput {
+  title: string;
+  task: TaskName;
+  defaults: Record<string, string>;
+  inputs: Record<string, string>;
+  /** Further agent variables, such as service connections. */
+  variables?: () => Record<string, string>;
+  jobToken?: string;
+  setup?: (standins: Standins) => void;
+  /** Names the input (or what to change) and the fix. */
+  message: RegExp;
+}
+
+function start(title: string, inputs: Record<string, string>, message: RegExp): BadInput {
+  return { title, task: "StartEphemeralAgentV1", defaults: START_ACI, inputs, message };
+}
+
+function startDocker(title: string, inputs: Record<string, string>, message: RegExp): BadInput {
+  return { title, task: "StartEphemeralAgentV1", defaults: START_DOCKER, inputs, message };
+}
+
+function teardown(title: string, inputs: Record<string, string>, message: RegExp): BadInput {
+  return { title, task: "TeardownEphemeralAgentV1", defaults: TEARDOWN_ACI, inputs, message };
+}
+
+const ROWS: BadInput[] = [
+  start(
+    "a malformed subnet id",
+    { subnetId: "vnet-hub/aci" },
+    /Input 'subnetId'.*not a subnet resource ID: use \/subscriptions\/.*Properties page/,
+  ),
+  start(
+    "a subnet that does not exist",
+    { subnetId: SUBNET.replace(/\/aci$/, "/missing") },
+    /Input 'subnetId'.*does not exist: copy the subnet's resource ID/,
+  ),
+  {
+    ...start(
+      "a subnet not delegated to ACI",
+      { subnetId: SUBNET },
+      /Input 'subnetId'.*not delegated to Microsoft\.ContainerInstance\/containerGroups: add that delegation/,
+    ),
+    setup: (standins) => (standins.arm.subnets[0].delegated = false),
+  },
+  start(
+    "an unknown pool",
+    { agentPool: "NoSuchPool" },
+    /Input 'agentPool'.*'NoSuchPool' was not found.*create it .*or fix the name/,
+  ),
+  {
+    ...start(
+      "a token without rights on the pool",
+      {},
+      /may not manage agent pool 'Default': give it the Administrator role on the pool/,
+    ),
+    jobToken: readerToken,
+  },
+  start(
+    "an unknown resource group",
+    { resourceGroup: "rg-missing" },
+    /Input 'resourceGroup'.*'rg-missing' does not exist.*create it or pick an existing one/,
+  ),
+  start(
+    "a resource group name with a slash",
+    { resourceGroup: "rg/agents" },
+    /Input 'resourceGroup'.*not a resource group name: use up to 90 letters/,
+  ),
+  {
+    ...start(
+      "an image without a registry host and a registry connection for another registry",
+      { image: "agent:1", registryConnection: REGISTRY_CONNECTION },
+      /Input 'registryConnection'.*'myacr\.azurecr\.io' but image 'agent:1' comes from 'docker\.io': prefix the image with the registry host/,
+    ),
+    variables: () =>
+      registryConnectionVariables(REGISTRY_CONNECTION, {
+        server: "myacr.azurecr.io",
+        username: "puller",
+        password: "not-a-real-password",
+      }),
+  },
+  start(
+    "an image with an empty tag",
+    { image: "myacr.azurecr.io/agent:" },
+    /Input 'image'.*not an image reference: use \[registry\/\]repository\[:tag\]/,
+  ),
+  start(
+    "an image with uppercase letters in the repository",
+    { image: "myacr.azurecr.io/Agent:1" },
+    /Input 'image'.*not an image reference: .*lowercase repository/,
+  ),
+  start("count 0", { count: "0" }, /Input 'count'.*use a whole number from 1 to 50/),
+  start("count 1000", { count: "1000" }, /Input 'count'.*use a whole number from 1 to 50/),
+  start("count 2.5", { count: "2.5" }, /Input 'count'.*not a whole number: use a whole number from 1 to 50/),
+  start("cpu -1", { cpu: "-1" }, /Input 'cpu'.*use a number from 0\.1 to 4/),
+  start("cpu 8", { cpu: "8" }, /Input 'cpu'.*use a number from 0\.1 to 4/),
+  start(
+    "cpu 1.25, off ACI's 0.1 step",
+    { cpu: "1.25" },
+    /Input 'cpu'.*not a multiple of 0\.1: use a multiple of 0\.1, such as 1\.[23]/,
+  ),
+  start("memoryGB 0", { memoryGB: "0" }, /Input 'memoryGB'.*use a number from 0\.1 to 16/),
+  start("memoryGB 64", { memoryGB: "64" }, /Input 'memoryGB'.*use a number from 0\.1 to 16/),
+  start("memoryGB 'lots'", { memoryGB: "lots" }, /Input 'memoryGB'.*not a number: use a number from 0\.1/),
+  start(
+    "an agent name prefix that cannot start a name",
+    { agentNamePrefix: "Build_Agents!" },
+    /Input 'agentNamePrefix'.*cannot start a container name: use 1 to 24 lowercase letters/,
+  ),
+  start(
+    "a run key with forbidden characters",
+    { runKey: "run 1;rm -rf" },
+    /Input 'runKey'.*cannot be used: use 1 to 64 letters, digits/,
+  ),
+  start(
+    "an environment line without '='",
+    { environment: "FOO=bar\nJUSTANAME" },
+    /Input 'environment'.*line 2 is not NAME=value: write each variable as NAME=value/,
+  ),
+  start(
+    "an environment line setting AZP_TOKEN",
+    { environment: "AZP_TOKEN=mine" },
+    /Input 'environment'.*AZP_TOKEN is set by the task itself: remove that line/,
+  ),
+  start(
+    "an unknown provider",
+    { provider: "kubernetes" },
+    /Input 'provider'.*'kubernetes' is not supported: use one of aci, docker/,
+  ),
+  start(
+    "a Windows container group in a subnet",
+    { osType: "Windows", subnetId: SUBNET },
+    /Input 'osType'.*Windows containers only outside virtual networks: use Linux, or clear subnetId/,
+  ),
+  start(
+    "DNS servers without a subnet",
+    { dnsServers: "10.0.0.4" },
+    /Input 'dnsServers'.*only to container groups in a subnet: set subnetId, or clear dnsServers/,
+  ),
+  start(
+    "a DNS server that is not an address",
+    { subnetId: SUBNET, dnsServers: "dns.example" },
+    /Input 'dnsServers'.*not an IPv4 address: list DNS server addresses/,
+  ),
+  start(
+    "onlineTimeoutMinutes 0",
+    { onlineTimeoutMinutes: "0" },
+    /Input 'onlineTimeoutMinutes'.*use a number from 0\.05 to 60/,
+  ),
+  start(
+    "maxLifetimeMinutes below onlineTimeoutMinutes",
+    { onlineTimeoutMinutes: "30", maxLifetimeMinutes: "10" },
+    /Input 'maxLifetimeMinutes'.*leaves no time for a job.*make it longer than onlineTimeoutMinutes/,
+  ),
+  start(
+    "keepOnFailure 'maybe'",
+    { keepOnFailure: "maybe" },
+    /Input 'keepOnFailure'.*'maybe' is not a boolean: use true or false/,
+  ),
+  start("no agent image", { image: "" }, /Input 'image'.*is required: set it to the agent image/),
+  {
+    ...startDocker(
+      "a Docker host that does not answer",
+      { dockerEndpoint: DOCKER_CONNECTION },
+      /Input 'dockerEndpoint'.*cannot connect to the Docker engine at tcp:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\): check that it runs/,
+    ),
+    variables: () => {
+      const { key, certificate } = appCertificateParts();
+      return dockerHostConnectionVariables(DOCKER_CONNECTION, "tcp://127.0.0.1:1", {
+        cacert: fs.readFileSync(CA_CERT_PATH, "utf8"),
+        cert: certificate,
+        key,
+      });
+    },
+  },
+  startDocker(
+    "pullPolicy 'sometimes'",
+    { pullPolicy: "sometimes" },
+    /Input 'pullPolicy'.*'sometimes' is not supported: use one of always, ifNotPresent, never/,
+  ),
+  startDocker(
+    "a Docker network that does not exist",
+    { dockerNetwork: `no-such-network-${RUN_KEY}` },
+    /Input 'dockerNetwork'.*does not exist on the Docker host.*create it \(docker network create/,
+  ),
+  startDocker(
+    "an image the engine does not have with pullPolicy never",
+    { image: `ephemeral-agents-absent-${RUN_KEY}:1` },
+    /Input 'pullPolicy'.*is not on the Docker host.*set pullPolicy to ifNotPresent/,
+  ),
+  teardown("no agentPool", { agentPool: "" }, /Input 'agentPool'.*is required: set it to the agent pool/),
+  teardown(
+    "a run key with forbidden characters",
+    { runKey: "$(Build.BuildId)" },
+    /Input 'runKey'.*cannot be used: use 1 to 64 letters/,
+  ),
+  teardown(
+    "an agentNames entry that is no agent name",
+    { agentNames: "ephemeral-1-abcde-1, Agent One" },
+    /Input 'agentNames'.*'Agent One' is not an agent name.*pass the start task's agentNames output/,
+  ),
+  teardown(
+    "a negative awaitTimeoutMinutes",
+    { awaitTimeoutMinutes: "-5" },
+    /Input 'awaitTimeoutMinutes'.*use a number from 0 to 1440/,
+  ),
+  teardown(
+    "sweepOlderThanMinutes that is not a number",
+    { sweepOlderThanMinutes: "a day" },
+    /Input 'sweepOlderThanMinutes'.*'a day' is not a whole number: use a whole number from 0/,
+  ),
+  teardown(
+    "gracePeriodSeconds over an hour",
+    { gracePeriodSeconds: "7200" },
+    /Input 'gracePeriodSeconds'.*use a whole number from 0 to 3600/,
+  ),
+  teardown(
+    "an unknown pool",
+    { agentPool: "NoSuchPool" },
+    /Input 'agentPool'.*'NoSuchPool' was not found.*or fix the name/,
+  ),
+  teardown("an unknown provider", { provider: "nomad" }, /Input 'provider'.*use one of aci, docker/),
+];
+
+const docker = new Docker();
+
+/** Containers on the local engine that carry the run key of the row, as the docker provider labels them. */
+async function labelledContainers(runKey: string): Promise<string[]> {
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: [`${TAG.runKey}=${runKey}`] },
+  });
+  return containers.flatMap((container) => container.Names);
+}
+
+function changes(requests: readonly { method: string; path: string }[]): string[] {
+  return requests
+    .filter((request) => !["GET", "OPTIONS", "HEAD"].includes(request.method))
+    .map((request) => `${request.method} ${request.path}`);
+}
+
+describe("bad input: both tasks refuse it before creating anything", function () {
+  this.timeout(60_000);
+  let standins: Standins;
+
+  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
+  beforeEach(async () => {
+    standins = await startStandins({ arm: { subnets: [{ id: SUBNET }] } });
+  });
+  afterEach(() => standins.close());
+
+  it("has a row for every kind of bad input asked for", () => {
+    assert.ok(ROWS.length >= 25, `${ROWS.length} rows`);
+    assert.ok(ROWS.some((row) => row.task === "TeardownEphemeralAgentV1"));
+  });
+
+  for (const row of ROWS) {
+    it(`${row.task === "StartEphemeralAgentV1" ? "start" : "teardown"}: ${row.title}`, async () => {
+      row.setup?.(standins);
+      const inputs = { ...row.defaults, ...row.inputs };
+      const run = await runTask(
+        row.task,
+        taskEnvironment(standins, { inputs, jobToken: row.jobToken, extra: row.variables?.() }),
+      );
+      const context = `\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
+      assert.equal(run.result?.status, "Failed", `the task did not fail${context}`);
+      assert.notEqual(run.code, 0, `exit code 0${context}`);
+      assert.match(run.result?.message ?? "", row.message, context);
+      assert.doesNotMatch(run.stdout + run.stderr, /\n\s+at /, "a stack trace was printed");
+      assertNoSecrets(run.stdout + run.stderr);
+
+      assert.deepEqual(changes(standins.arm.requests), [], "requests that change something in Azure");
+      assert.deepEqual(
+        standins.arm.containerGroups().map((group) => group.name),
+        [],
+        "container groups",
+      );
+      assert.deepEqual(
+        changes(standins.devops.requests),
+        [],
+        "requests that change something in Azure DevOps",
+      );
+      assert.deepEqual(
+        standins.devops.agents(poolName).map((agent) => agent.name),
+        [],
+        "agent registrations",
+      );
+      assert.deepEqual(await labelledContainers(inputs.runKey), [], "docker containers of the run");
+    });
+  }
+});

@@ -1,0 +1,410 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import Docker from "dockerode";
+import { pack } from "tar-stream";
+import { ENV, TAG } from "../../tasks/common/contract";
+import { STANDIN_DEFAULTS, type RecordedRequest } from "../standins";
+import {
+  ARM_CONNECTION,
+  REPO,
+  appCertificateParts,
+  registryConnectionVariables,
+  runTask,
+  startStandins,
+  taskEnvironment,
+  type AuthScheme,
+  type Standins,
+  type TaskRun,
+} from "../tasks/harness";
+
+// Runs start and teardown with recognisable secrets and looks for them in everything the tasks leave behind:
+// their output, output variables and summaries, every request Resource Manager and Azure DevOps receive
+// (less the fields made to carry secrets), and the containers the docker provider launches.
+
+const { poolName, resourceGroup, tenantId, clientId } = STANDIN_DEFAULTS;
+const REGISTRY = "myregistry.azurecr.io";
+const REGISTRY_CONNECTION = "registry-connection";
+/** A busybox image that waits until stopped; tagged with the registry so that the registry connection fits. */
+const DOCKER_IMAGE = `${REGISTRY}/ephemeral-agents-test-secrets:1`;
+const IMAGE_SCRIPT = "trap 'exit 143' TERM; sleep 600 & wait $!";
+
+interface Scenario {
+  title: string;
+  provider: "aci" | "docker";
+  scheme?: AuthScheme;
+  registry: boolean;
+  /** The registration token comes through the token input instead of the job's access token. */
+  pat: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    title: "aci, service principal secret, registry password, PAT",
+    provider: "aci",
+    scheme: "servicePrincipalSecret",
+    registry: true,
+    pat: true,
+  },
+  {
+    title: "aci, service principal certificate",
+    provider: "aci",
+    scheme: "servicePrincipalCertificate",
+    registry: true,
+    pat: false,
+  },
+  {
+    title: "aci, workload identity federation",
+    provider: "aci",
+    scheme: "workloadIdentityFederation",
+    registry: false,
+    pat: false,
+  },
+  {
+    title: "docker on the local engine, registry password, PAT",
+    provider: "docker",
+    registry: true,
+    pat: true,
+  },
+];
+
+interface ScenarioSecrets {
+  servicePrincipalSecret: string;
+  jobToken: string;
+  pat: string;
+  registryPassword: string;
+}
+
+function newSecrets(): ScenarioSecrets {
+  const random = () => randomBytes(12).toString("hex");
+  return {
+    servicePrincipalSecret: `SECRET-sp-${random()}`,
+    jobToken: `SECRET-job-${random()}`,
+    pat: `SECRET-pat-${random()}`,
+    registryPassword: `SECRET-reg-${random()}`,
+  };
+}
+
+/** A labelled secret value and a labelled place it must not be found in. */
+interface Named {
+  name: string;
+  value: string;
+}
+
+function findings(secrets: readonly Named[], places: readonly Named[]): string[] {
+  const found: string[] = [];
+  for (const place of places) {
+    for (const secret of secrets) {
+      if (place.value.includes(secret.value)) found.push(`${secret.name} in ${place.name}`);
+    }
+  }
+  return found;
+}
+
+/** The private key's base64 lines: each alone would give a part of the key away. */
+function privateKeyLines(): Named[] {
+  return appCertificateParts()
+    .key.split("\n")
+    .filter((line) => line.length >= 16 && !line.startsWith("-----"))
+    .map((line, index) => ({ name: `certificate private key line ${index + 1}`, value: line }));
+}
+
+/** A copy of an ARM request body without the fields that exist to carry secrets. */
+function withoutSecureFields(body: unknown, isRegistryCredential = false): unknown {
+  if (Array.isArray(body)) return body.map((item) => withoutSecureFields(item, isRegistryCredential));
+  if (typeof body !== "object" || body === null) return body;
+  return Object.fromEntries(
+    Object.entries(body)
+      .filter(([key]) => key !== "secureValue" && !(isRegistryCredential && key === "password"))
+      .map(([key, value]) => [key, withoutSecureFields(value, key === "imageRegistryCredentials")]),
+  );
+}
+
+function requestPlaces(service: string, requests: readonly RecordedRequest[], strip: boolean): Named[] {
+  return requests.map((request, index) => ({
+    name: `${service} request #${index + 1} (${request.method} ${request.path})`,
+    value: JSON.stringify({
+      path: request.path,
+      query: request.query,
+      headers: request.headers,
+      body: strip ? withoutSecureFields(request.body) : request.body,
+    }),
+  }));
+}
+
+function runPlaces(label: string, run: TaskRun): Named[] {
+  return [
+    { name: `${label} stdout`, value: run.stdout.replace(/^##vso\[task\.setsecret\].*$/gm, "") },
+    { name: `${label} stderr`, value: run.stderr },
+    { name: `${label} output variables`, value: JSON.stringify(run.outputs) },
+    ...run.summaries.map((summary, index) => ({
+      name: `${label} job summary #${index + 1}`,
+      value: summary,
+    })),
+  ];
+}
+
+function printed(run: TaskRun): string {
+  return `\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
+}
+
+const docker = new Docker();
+
+async function eventually(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function ensureDockerImage(): Promise<void> {
+  try {
+    await docker.getImage(DOCKER_IMAGE).inspect();
+    return;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+  const rootfs = pack();
+  rootfs.entry({ name: "bin", type: "directory", mode: 0o755 });
+  rootfs.entry({ name: "azp", type: "directory", mode: 0o755, uid: 1000, gid: 1000 });
+  rootfs.entry({ name: "bin/busybox", mode: 0o755 }, await readFile("/bin/busybox"));
+  for (const command of ["sh", "sleep", "cat"]) {
+    rootfs.entry({ name: `bin/${command}`, type: "symlink", linkname: "busybox" });
+  }
+  rootfs.finalize();
+  const [repo, tag] = DOCKER_IMAGE.split(/:(?=[^:/]+$)/);
+  const progress = await docker.importImage(rootfs as unknown as NodeJS.ReadableStream, {
+    repo,
+    tag,
+    changes: [`ENTRYPOINT ${JSON.stringify(["/bin/sh", "-c", IMAGE_SCRIPT])}`, "USER 1000", "ENV PATH=/bin"],
+  });
+  for await (const line of createInterface({ input: progress })) {
+    const event = JSON.parse(line) as { error?: string };
+    if (event.error) throw new Error(`docker import failed: ${event.error}`);
+  }
+}
+
+describe("secret hygiene: no secret leaves the places made for it", function () {
+  this.timeout(120_000);
+  let standins: Standins;
+  let runKey: string;
+  let secrets: ScenarioSecrets;
+
+  before(async () => {
+    execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" });
+    await ensureDockerImage();
+  });
+  beforeEach(async () => {
+    secrets = newSecrets();
+    runKey = `secrets-${randomBytes(4).toString("hex")}`;
+    standins = await startStandins();
+    standins.entra.apps[0].secret = secrets.servicePrincipalSecret;
+    // Only the scenario's tokens open Azure DevOps, so that no default token can stand in for them.
+    standins.devops.tokens.splice(
+      0,
+      standins.devops.tokens.length,
+      {
+        token: secrets.jobToken,
+        identity: { displayName: "Project Collection Build Service (myorg)" },
+        poolRights: { [poolName]: "manage" },
+      },
+      {
+        token: secrets.pat,
+        identity: { displayName: "Pool Administrator" },
+        poolRights: { [poolName]: "manage" },
+      },
+    );
+  });
+  afterEach(async () => {
+    await standins.close();
+    const leftovers = await docker.listContainers({
+      all: true,
+      filters: { label: [`${TAG.runKey}=${runKey}`] },
+    });
+    await Promise.all(
+      leftovers.map((container) => docker.getContainer(container.Id).remove({ force: true })),
+    );
+  });
+
+  function environment(scenario: Scenario, inputs: Record<string, string>): NodeJS.ProcessEnv {
+    const extra: Record<string, string> = {};
+    if (scenario.scheme === "servicePrincipalSecret") {
+      extra[`ENDPOINT_AUTH_${ARM_CONNECTION}`] = JSON.stringify({
+        scheme: "ServicePrincipal",
+        parameters: {
+          tenantid: tenantId,
+          serviceprincipalid: clientId,
+          authenticationType: "spnKey",
+          serviceprincipalkey: secrets.servicePrincipalSecret,
+        },
+      });
+    }
+    if (scenario.registry) {
+      Object.assign(
+        extra,
+        registryConnectionVariables(REGISTRY_CONNECTION, {
+          server: REGISTRY,
+          username: "puller",
+          password: secrets.registryPassword,
+        }),
+      );
+    }
+    const common: Record<string, string> = { agentPool: poolName, runKey, provider: scenario.provider };
+    if (scenario.pat) common.token = secrets.pat;
+    if (scenario.provider === "aci") {
+      Object.assign(common, { connectedServiceNameARM: ARM_CONNECTION, resourceGroup });
+    }
+    return taskEnvironment(standins, {
+      scheme: scenario.scheme,
+      jobToken: secrets.jobToken,
+      inputs: { ...common, ...inputs },
+      extra,
+    });
+  }
+
+  /** Stands in for the agent inside each docker container: registers it and brings it online. */
+  function registerAgentsOnLaunch(): (stdout: string) => void {
+    const registered = new Set<string>();
+    return (stdout) => {
+      const launching = /^Launching \d+ agent\(s\) for pool '[^']+' on .*: (.+)$/m.exec(stdout);
+      for (const name of launching?.[1].split(", ") ?? []) {
+        if (registered.has(name)) continue;
+        registered.add(name);
+        standins.devops.simulateAgent.register({
+          poolName,
+          name,
+          systemCapabilities: { [ENV.runKey]: runKey },
+        });
+        standins.devops.simulateAgent.online(poolName, name);
+      }
+    };
+  }
+
+  async function dockerInspections(names: readonly string[]): Promise<Named[]> {
+    return Promise.all(
+      names.map(async (name) => ({
+        name: `docker inspect ${name}`,
+        value: JSON.stringify(await docker.getContainer(name).inspect()),
+      })),
+    );
+  }
+
+  for (const scenario of SCENARIOS) {
+    it(`${scenario.title}: start and teardown leak nothing`, async () => {
+      const startInputs: Record<string, string> = {
+        image: scenario.provider === "docker" ? DOCKER_IMAGE : `${REGISTRY}/ephemeral-agent:1`,
+        count: "2",
+      };
+      if (scenario.registry) startInputs.registryConnection = REGISTRY_CONNECTION;
+      if (scenario.provider === "docker") startInputs.pullPolicy = "ifNotPresent";
+      const start = await runTask(
+        "StartEphemeralAgentV1",
+        environment(scenario, startInputs),
+        scenario.provider === "docker" ? { onStdout: registerAgentsOnLaunch() } : {},
+      );
+      assert.equal(start.result?.status, "Succeeded", printed(start));
+      const names = start.outputs.agentNames.split(",");
+
+      const places: Named[] = [...runPlaces("start", start)];
+      if (scenario.provider === "docker") {
+        places.push(...(await dockerInspections(names)));
+        const tokenFile = execFileSync("docker", ["exec", names[0], "cat", "/azp/.token"], {
+          encoding: "utf8",
+        });
+        assert.equal(tokenFile, secrets.pat, "the token reaches the container as a file");
+      } else {
+        // Each agent runs one job, as the pipeline's next job would have it do.
+        for (const name of names) {
+          const job = standins.devops.queueJob({ poolName, demands: { [ENV.runKey]: runKey } });
+          assert.ok(job.assignTime, `the job meant for ${name} was assigned`);
+          // The simulated agent takes its job on a timer; finishing the job before would unregister it first.
+          await eventually(() => job.receiveTime !== undefined, "the agent received its job");
+          standins.devops.finishJob(job.requestId);
+        }
+      }
+
+      const teardown = await runTask(
+        "TeardownEphemeralAgentV1",
+        environment(scenario, {
+          awaitTimeoutMinutes: "0.5",
+          gracePeriodSeconds: "2",
+          agentNames: names.join(","),
+        }),
+      );
+      assert.match(teardown.result?.status ?? "", /^Succeeded/, printed(teardown));
+      places.push(...runPlaces("teardown", teardown));
+      places.push(...requestPlaces("Resource Manager", standins.arm.requests, true));
+      places.push(...requestPlaces("Azure DevOps", standins.devops.requests, false));
+
+      const entraBodies = standins.entra.requests.map(
+        (request) => request.body as Record<string, string> | undefined,
+      );
+      const assertions = entraBodies.flatMap((body) =>
+        body?.client_assertion ? [body.client_assertion] : [],
+      );
+      const known: Named[] = [
+        { name: "the service principal secret", value: secrets.servicePrincipalSecret },
+        { name: "the job access token", value: secrets.jobToken },
+        { name: "the PAT", value: secrets.pat },
+        { name: "the registry password", value: secrets.registryPassword },
+        ...privateKeyLines(),
+        ...standins.devops.issuedOidcTokens.map((token, index) => ({
+          name: `OIDC token #${index + 1}`,
+          value: token.oidcToken,
+        })),
+        ...assertions.map((assertion, index) => ({
+          name: `client assertion #${index + 1}`,
+          value: assertion,
+        })),
+        ...standins.entra.issuedTokens.map((token, index) => ({
+          name: `Entra access token #${index + 1}`,
+          value: token.accessToken,
+        })),
+      ];
+      const leaks = findings(known, places);
+      assert.deepEqual(leaks, [], `secrets found where they do not belong:\n${leaks.join("\n")}`);
+
+      // The scan above only means something if the secrets were in play: check they went where they belong.
+      const masked = (run: TaskRun, value: string) => run.stdout.includes(`##vso[task.setsecret]${value}`);
+      const registrationToken = scenario.pat ? secrets.pat : secrets.jobToken;
+      assert.ok(masked(start, registrationToken), "the start task registers the token for masking");
+      if (scenario.registry) assert.ok(masked(start, secrets.registryPassword), "registry password masked");
+      if (scenario.provider === "aci") {
+        assert.ok(standins.arm.requests.length > 0, "Resource Manager was called");
+        const group = standins.arm.requests.find((request) => request.method === "PUT")?.body as {
+          properties: {
+            containers: { properties: { environmentVariables: { name: string; secureValue?: string }[] } }[];
+            imageRegistryCredentials?: { password?: string }[];
+          };
+        };
+        const tokenVariable = group.properties.containers[0].properties.environmentVariables.find(
+          (variable) => variable.name === "AZP_TOKEN",
+        );
+        assert.equal(
+          tokenVariable?.secureValue,
+          registrationToken,
+          "the token reaches ACI as a secure value",
+        );
+        if (scenario.registry) {
+          assert.equal(group.properties.imageRegistryCredentials?.[0].password, secrets.registryPassword);
+        }
+        const schemes = standins.entra.requests.map(
+          (request) => (request.caller as { scheme?: string })?.scheme,
+        );
+        if (scenario.scheme === "servicePrincipalSecret") {
+          assert.ok(masked(start, secrets.servicePrincipalSecret), "client secret masked");
+          assert.ok(entraBodies.some((body) => body?.client_secret === secrets.servicePrincipalSecret));
+        }
+        if (scenario.scheme === "servicePrincipalCertificate")
+          assert.ok(schemes.includes("clientCertificate"));
+        if (scenario.scheme === "workloadIdentityFederation") {
+          assert.ok(standins.devops.issuedOidcTokens.length > 0, "an OIDC token was issued");
+          assert.ok(schemes.includes("workloadIdentityFederation"));
+        }
+      }
+    });
+  }
+});

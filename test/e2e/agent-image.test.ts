@@ -8,7 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { startDevOps, type DevOpsStandin } from "../standins/devops";
 import { ContainerTracker, type ContainerRun } from "./containers";
-import { buildAgentImage, dockerAvailable, packFakeAgent } from "./images";
+import { requireDockerEngine } from "./engine";
+import { buildAgentImage, packFakeAgent } from "./images";
 
 const token = "agent-image-test-token-0123456789";
 
@@ -18,12 +19,7 @@ describe("agent image (real Docker engine)", function () {
   let image = "";
 
   before(async function () {
-    if (!(await dockerAvailable())) {
-      if (process.env.CI === "true")
-        throw new Error("no Docker engine, and CI requires the end-to-end tests");
-      console.log("SKIPPED: no Docker engine");
-      this.skip();
-    }
+    await requireDockerEngine(this);
     image = await buildAgentImage();
   });
 

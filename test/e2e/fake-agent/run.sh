@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Stand-in for the Azure Pipelines agent's run.sh: opens a session, long-polls for a job, "runs" it
-# (prints, sleeps FAKE_AGENT_JOB_SECONDS), reports it succeeded. With --once it exits after one job.
+# Stand-in for the Azure Pipelines agent's run.sh: prints its arguments, opens a session, long-polls for a
+# job, "runs" it (prints, sleeps FAKE_AGENT_JOB_SECONDS), reports it succeeded. With --once it exits after one job.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=bin/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bin/common.sh"
 
+echo "run.sh arguments: $*"
 once=false
 for argument in "$@"; do
   [[ "$argument" != "--once" ]] || once=true

@@ -1,0 +1,181 @@
+// Makes the ARM stand-in's container groups real: each group it accepts runs as containers on the local
+// Docker engine (image, command, environment and secure environment as the request says, host network), and
+// their state and log flow back into the stand-in, which answers in Azure Container Instances' shapes.
+// Deleting the group stops and removes its containers.
+import type Docker from "dockerode";
+import { demultiplexLogs } from "../../tasks/common/providers/dockerWire";
+import type { ArmStandin, ContainerGroupRecord } from "../standins";
+import { docker } from "./images";
+
+/** Label on every container the bridge runs: the container group it stands for. */
+export const ACI_GROUP_LABEL = "ephemeral-agents-e2e.aci-group";
+const POLL_INTERVAL_MS = 200;
+/** Time a container gets after SIGTERM when its group is deleted, before it is killed. */
+const DELETE_GRACE_SECONDS = 30;
+/** What `docker run` exits with when the engine cannot run the container. */
+const ENGINE_FAILURE_EXIT_CODE = 125;
+
+export interface AciOnDocker {
+  /** The Docker container that runs container `container` (default: the first) of a group. */
+  containerName(groupName: string, container?: string): string;
+  /** Stops polling and removes every container the bridge started. */
+  close(): Promise<void>;
+}
+
+interface ContainerRequest {
+  name?: string;
+  properties?: {
+    image?: string;
+    command?: string[];
+    environmentVariables?: Array<{ name: string; value?: string; secureValue?: string }>;
+    resources?: { requests?: { cpu?: number; memoryInGB?: number } };
+  };
+}
+
+interface BridgedContainer {
+  group: ContainerGroupRecord;
+  aciName: string;
+  dockerName: string;
+  /** Settles once the container runs; undefined when the engine could not run it. */
+  started: Promise<Docker.Container | undefined>;
+  failure?: string;
+  deleted: boolean;
+}
+
+const RESTART_POLICIES: Record<string, string> = { Never: "no", OnFailure: "on-failure", Always: "always" };
+
+export function runContainerGroupsOnDocker(arm: ArmStandin): AciOnDocker {
+  const bridged: BridgedContainer[] = [];
+  const dockerName = (groupName: string, container: string) => `aci-${groupName}-${container}`;
+
+  arm.onCreate((group) => {
+    const containers = (group.request.properties?.containers ?? []) as ContainerRequest[];
+    for (const request of containers) {
+      const aciName = request.name ?? "";
+      const entry: BridgedContainer = {
+        group,
+        aciName,
+        dockerName: dockerName(group.name, aciName),
+        started: Promise.resolve(undefined),
+        deleted: false,
+      };
+      entry.started = startContainer(entry, request).catch((error: unknown) => {
+        entry.failure = (error as Error).message;
+        return undefined;
+      });
+      bridged.push(entry);
+    }
+  });
+
+  arm.onDelete(async (group) => {
+    const entries = bridged.filter((entry) => entry.group === group);
+    for (const entry of entries) entry.deleted = true;
+    await Promise.all(entries.map(stopAndRemove));
+  });
+
+  let polling = false;
+  const timer = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    void Promise.all(
+      bridged.filter((entry) => !entry.deleted).map((entry) => reportBack(arm, entry)),
+    ).finally(() => (polling = false));
+  }, POLL_INTERVAL_MS);
+
+  return {
+    containerName: (groupName, container) =>
+      dockerName(
+        groupName,
+        container ?? bridged.find((entry) => entry.group.name === groupName)?.aciName ?? "",
+      ),
+    async close() {
+      clearInterval(timer);
+      await Promise.all(bridged.map(stopAndRemove));
+    },
+  };
+
+  async function startContainer(entry: BridgedContainer, request: ContainerRequest) {
+    const properties = request.properties ?? {};
+    const requests = properties.resources?.requests ?? {};
+    const restartPolicy = entry.group.request.properties?.restartPolicy;
+    const container = await docker.createContainer({
+      name: entry.dockerName,
+      Image: properties.image,
+      // ACI's command replaces the image's entry point, as in Kubernetes.
+      ...(properties.command?.length ? { Entrypoint: properties.command, Cmd: [] } : {}),
+      // Secure values reach the container's environment like any other: ACI only hides them in its API.
+      Env: (properties.environmentVariables ?? []).map(
+        (variable) => `${variable.name}=${variable.secureValue ?? variable.value ?? ""}`,
+      ),
+      Labels: { ...entry.group.tags, [ACI_GROUP_LABEL]: entry.group.name },
+      HostConfig: {
+        NetworkMode: "host",
+        RestartPolicy: {
+          Name: RESTART_POLICIES[typeof restartPolicy === "string" ? restartPolicy : "Always"] ?? "no",
+        },
+        NanoCpus: requests.cpu ? Math.round(requests.cpu * 1e9) : undefined,
+        Memory: requests.memoryInGB ? Math.round(requests.memoryInGB * 2 ** 30) : undefined,
+      },
+    });
+    if (entry.deleted) {
+      await container.remove({ force: true });
+      return undefined;
+    }
+    await container.start();
+    return container;
+  }
+}
+
+/** Copies the container's state and log into the stand-in once ACI would report them (group provisioned). */
+async function reportBack(arm: ArmStandin, entry: BridgedContainer): Promise<void> {
+  const container = await entry.started;
+  const lookup = { resourceGroup: entry.group.resourceGroup, container: entry.aciName };
+  const record = entry.group.containers.find((candidate) => candidate.name === entry.aciName);
+  if (entry.deleted || !record || entry.group.provisioningState !== "Succeeded") return;
+  try {
+    if (!container) {
+      if (record.currentState?.state !== "Terminated") {
+        arm.setLogs(entry.group.name, `the local Docker engine could not run it: ${entry.failure}\n`, lookup);
+        arm.setContainerState(
+          entry.group.name,
+          { state: "Terminated", exitCode: ENGINE_FAILURE_EXIT_CODE },
+          lookup,
+        );
+      }
+      return;
+    }
+    const [inspected, logs] = await Promise.all([
+      container.inspect(),
+      container.logs({ stdout: true, stderr: true, follow: false }),
+    ]);
+    if (entry.deleted) return;
+    arm.setLogs(entry.group.name, demultiplexLogs(logs), lookup);
+    const state = inspected.State;
+    const current = record.currentState;
+    if (state.Status === "exited" || state.Status === "dead") {
+      if (current?.state !== "Terminated" || current.exitCode !== state.ExitCode) {
+        arm.setContainerState(
+          entry.group.name,
+          {
+            state: "Terminated",
+            exitCode: state.ExitCode,
+            startTime: state.StartedAt,
+            finishTime: state.FinishedAt,
+          },
+          lookup,
+        );
+      }
+    } else if (state.Status === "running" && current?.state !== "Running") {
+      arm.setContainerState(entry.group.name, { state: "Running", startTime: state.StartedAt }, lookup);
+    }
+  } catch {
+    // The group or the container went away between two polls: the delete hook or the test deals with that.
+  }
+}
+
+async function stopAndRemove(entry: BridgedContainer): Promise<void> {
+  const container = await entry.started;
+  if (!container) return;
+  await container.stop({ t: DELETE_GRACE_SECONDS }).catch(() => undefined);
+  await container.remove({ force: true }).catch(() => undefined);
+}

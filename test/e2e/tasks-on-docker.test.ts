@@ -1,0 +1,264 @@
+// The bundled start and teardown tasks with the real agent image on a real Docker engine: agents register
+// themselves through the image's start script (stand-in agent package) in the Azure DevOps stand-in, take
+// a job, exit and are torn down. Provider docker runs them on the engine directly; provider aci goes through
+// the ARM stand-in, which runs each container group it receives on the same engine (aciOnDocker.ts).
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { ENV, TAG, agentEnvironment, type AgentIdentity } from "../../tasks/common/contract";
+import { DockerProvider } from "../../tasks/common/providers/docker";
+import { demultiplexLogs } from "../../tasks/common/providers/dockerWire";
+import { REPO, assertNoSecrets } from "../tasks/harness";
+import { runContainerGroupsOnDocker, type AciOnDocker } from "./aciOnDocker";
+import { requireDockerEngine } from "./engine";
+import { buildAgentImage, docker } from "./images";
+import {
+  JOB_TOKEN,
+  POOL,
+  containersOfRun,
+  exitCodeOf,
+  newRunKey,
+  removeContainersOfRun,
+  runBundledTask,
+  startInputs,
+  startOrganization,
+  teardownInputs,
+  waitFor,
+  type Organization,
+  type Provider,
+} from "./organization";
+
+const LIFETIME_MINUTES = "30";
+
+describe("start and teardown tasks with the agent image (real Docker engine)", function () {
+  this.timeout(5 * 60_000);
+  let image = "";
+  let organization: Organization | undefined;
+  let bridge: AciOnDocker | undefined;
+  let runKey = "";
+
+  before(async function () {
+    await requireDockerEngine(this);
+    image = await buildAgentImage();
+    execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" });
+  });
+
+  beforeEach(async () => {
+    runKey = newRunKey();
+    organization = await startOrganization();
+  });
+
+  // Also after a failed test: nothing of the run may stay on the engine.
+  afterEach(async () => {
+    await bridge?.close();
+    bridge = undefined;
+    await removeContainersOfRun(runKey);
+    await organization?.close();
+    organization = undefined;
+  });
+
+  function standins() {
+    assert.ok(organization);
+    return organization.standins;
+  }
+
+  async function assertNothingLeft(): Promise<void> {
+    assert.deepEqual(
+      (await containersOfRun(runKey)).map((container) => container.Names.join(",")),
+      [],
+      "containers left on the engine",
+    );
+    assert.deepEqual(
+      standins()
+        .devops.agents(POOL)
+        .map((agent) => agent.name),
+      [],
+      "agents left in the pool",
+    );
+  }
+
+  function assertIdentity(tags: Record<string, string> | undefined, name: string): void {
+    assert.equal(tags?.[TAG.runKey], runKey);
+    assert.equal(tags?.[TAG.pool], POOL);
+    assert.equal(tags?.[TAG.agentName], name);
+    assert.equal(tags?.[TAG.lifetimeMinutes], LIFETIME_MINUTES);
+    assert.ok(!Number.isNaN(Date.parse(tags?.[TAG.created] ?? "")), "created is a date");
+  }
+
+  function assertAgentEnvironment(environment: Record<string, string>, name: string): void {
+    assert.equal(environment[ENV.url]?.replace(/\/$/, ""), standins().devops.url.replace(/\/$/, ""));
+    assert.equal(environment[ENV.pool], POOL);
+    assert.equal(environment[ENV.agentName], name);
+    assert.equal(environment[ENV.runKey], runKey);
+    assert.equal(environment[ENV.lifetimeMinutes], LIFETIME_MINUTES);
+    assert.equal(environment.FAKE_AGENT_JOB_SECONDS, "1");
+  }
+
+  /** The docker container that runs an agent: the agent's name, or the bridge's container for its group. */
+  function containerOf(provider: Provider, agentName: string): string {
+    return provider === "docker" ? agentName : (bridge?.containerName(agentName) ?? "");
+  }
+
+  async function logOf(container: string): Promise<string> {
+    return demultiplexLogs(await docker.getContainer(container).logs({ stdout: true, stderr: true }));
+  }
+
+  async function checkLaunchedContainers(provider: Provider, names: string[]): Promise<void> {
+    for (const name of names) {
+      const inspected = await docker.getContainer(containerOf(provider, name)).inspect();
+      assert.equal(inspected.HostConfig.NetworkMode, "host");
+      const environment = Object.fromEntries(
+        (inspected.Config.Env ?? []).map((entry) => [
+          entry.slice(0, entry.indexOf("=")),
+          entry.slice(entry.indexOf("=") + 1),
+        ]),
+      );
+      assertAgentEnvironment(environment, name);
+      if (provider === "docker") {
+        assertIdentity(inspected.Config.Labels, name);
+        assert.equal(environment[ENV.tokenFile], "/azp/.token");
+        assert.ok(!JSON.stringify(inspected).includes(JOB_TOKEN), `docker inspect ${name} shows the token`);
+      } else {
+        const group = standins().arm.containerGroup(name);
+        assertIdentity(group?.tags, name);
+        const variables = group?.request.properties?.containers?.[0]?.properties?.environmentVariables ?? [];
+        assert.deepEqual(
+          variables.filter((variable) => variable.name === ENV.token),
+          [{ name: ENV.token, secureValue: JOB_TOKEN }],
+          "the token goes to ACI only as a secure value",
+        );
+      }
+    }
+  }
+
+  async function runOneJob(provider: Provider): Promise<void> {
+    const { devops } = standins();
+    const start = await runBundledTask(
+      organization!,
+      "StartEphemeralAgentV1",
+      startInputs(provider, image, runKey, {
+        count: "2",
+        maxLifetimeMinutes: LIFETIME_MINUTES,
+        environment: "FAKE_AGENT_JOB_SECONDS=1",
+      }),
+    );
+    assert.equal(start.result?.status, "Succeeded", `${start.stdout}\n${start.stderr}`);
+    const names = start.outputs.agentNames.split(",");
+    assert.equal(names.length, 2);
+    for (const name of names) {
+      const agent = devops.agent(POOL, name);
+      assert.equal(agent?.status, "online", `agent ${name}`);
+      assert.equal(agent?.systemCapabilities[ENV.runKey], runKey);
+    }
+    await checkLaunchedContainers(provider, names);
+
+    const job = devops.queueJob({ poolName: POOL, demands: { [ENV.runKey]: runKey }, jobName: "Build" });
+    await waitFor(() => job.result, 60_000, "the job to finish");
+    assert.equal(job.result, "succeeded");
+    const worker = job.reservedAgent?.name ?? "";
+    const idle = names.find((name) => name !== worker) ?? "";
+    assert.ok(names.includes(worker), `the job ran on ${worker}, not on an agent of this run`);
+    assert.equal(await exitCodeOf(containerOf(provider, worker), 60_000), 0);
+    const log = await logOf(containerOf(provider, worker));
+    assert.match(log, /^run\.sh arguments: --once$/m);
+    assert.match(log, /^Running job: Build$/m);
+    assert.match(log, new RegExp(`^agent ${worker} unregistered$`, "m"));
+    assert.equal(devops.agent(POOL, worker), undefined, "the agent that ran the job unregistered");
+    assert.equal(devops.agent(POOL, idle)?.status, "online", "the other agent waits");
+
+    const teardown = await runBundledTask(
+      organization!,
+      "TeardownEphemeralAgentV1",
+      teardownInputs(provider, runKey, { agentNames: names.join(","), gracePeriodSeconds: "30" }),
+    );
+    assert.equal(teardown.result?.status, "Succeeded", `${teardown.stdout}\n${teardown.stderr}`);
+    for (const name of names)
+      assert.ok(teardown.stdout.includes(`##[group]Log of ${name}`), `log of ${name}`);
+    assert.match(teardown.stdout, /^Running job: Build$/m);
+    assertNoSecrets(start.stdout);
+    assertNoSecrets(teardown.stdout);
+    await assertNothingLeft();
+  }
+
+  it("provider docker: two agents come online, one takes the job and exits, teardown removes both", async () => {
+    await runOneJob("docker");
+  });
+
+  it("provider aci: the container groups run the agents for real, one takes the job, teardown removes both", async () => {
+    bridge = runContainerGroupsOnDocker(standins().arm);
+    await runOneJob("aci");
+  });
+
+  it("fails fast naming the image and pullPolicy when the image is missing, and leaves nothing", async () => {
+    const missing = "ephemeral-agents-test-missing:1";
+    const started = Date.now();
+    const start = await runBundledTask(
+      organization!,
+      "StartEphemeralAgentV1",
+      startInputs("docker", missing, runKey, { count: "2" }),
+    );
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(start.result?.status, "Failed", start.stdout);
+    assert.match(start.result?.message ?? "", new RegExp(`image '${missing}' is not on the Docker host`));
+    assert.match(start.result?.message ?? "", /pullPolicy is never/);
+    assert.ok(seconds < 20, `took ${seconds} s`);
+    await assertNothingLeft();
+  });
+
+  it("fails fast with the container's log when its agent cannot start, and leaves nothing", async () => {
+    // The organization refuses every request from the containers, as an organization whose conditional
+    // access admits only the build machine's address would; the tasks themselves get through.
+    standins().devops.intercept((request) =>
+      request.headers["user-agent"]?.startsWith("curl/") ? { status: 401 } : undefined,
+    );
+    const started = Date.now();
+    const start = await runBundledTask(
+      organization!,
+      "StartEphemeralAgentV1",
+      startInputs("docker", image, runKey, { count: "2", onlineTimeoutMinutes: "5" }),
+    );
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(start.result?.status, "Failed", start.stdout);
+    assert.match(start.stdout, /stopped before the agent came online \(exited, exit code 1\b/);
+    assert.match(start.stdout, /Last lines of its log:/);
+    assert.match(start.stdout, /AZP_TOKEN was rejected by http:\/\/127\.0\.0\.1:\d+\/myorg \(HTTP 401\)/);
+    assertNoSecrets(start.stdout);
+    assert.ok(seconds < 60, `took ${seconds} s, the online timeout is 5 minutes`);
+    await assertNothingLeft();
+  });
+
+  it("an agent without a job stops and unregisters itself when its lifetime is reached", async () => {
+    const { devops } = standins();
+    const provider = new DockerProvider({
+      connection: { kind: "local" },
+      network: "host",
+      pullPolicy: "never",
+      image,
+    });
+    await provider.prepare();
+    const identity: AgentIdentity = {
+      name: `ephemeral-${runKey}-lifetime`,
+      pool: POOL,
+      runKey,
+      created: new Date(),
+      lifetimeMinutes: 0.1,
+    };
+    await provider.create({
+      identity,
+      image,
+      environment: agentEnvironment(identity, devops.url, {}),
+      token: JOB_TOKEN,
+    });
+    await waitFor(
+      () => (devops.agent(POOL, identity.name)?.status === "online" ? true : undefined),
+      60_000,
+      "the agent to come online",
+    );
+    assert.equal(await exitCodeOf(identity.name, 60_000), 124);
+    const log = await provider.logs(identity.name);
+    assert.match(log, /lifetime of 0\.1 minutes reached: stopping the agent/);
+    assert.match(log, new RegExp(`agent ${identity.name} unregistered`));
+    assert.equal(devops.agent(POOL, identity.name), undefined);
+    assert.equal(await provider.remove(identity.name), true);
+    await assertNothingLeft();
+  });
+});

@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import Docker from "dockerode";
+import { requireDockerEngine } from "../e2e/engine";
 import { TAG } from "../../tasks/common/contract";
 import { CA_CERT_PATH, STANDIN_DEFAULTS } from "../standins";
 import {
@@ -301,7 +302,8 @@ describe("bad input: both tasks refuse it before creating anything", function ()
   });
 
   for (const row of ROWS) {
-    it(`${row.task === "StartEphemeralAgentV1" ? "start" : "teardown"}: ${row.title}`, async () => {
+    it(`${row.task === "StartEphemeralAgentV1" ? "start" : "teardown"}: ${row.title}`, async function () {
+      if (row.defaults === START_DOCKER) await requireDockerEngine(this);
       row.setup?.(standins);
       const inputs = { ...row.defaults, ...row.inputs };
       const run = await runTask(

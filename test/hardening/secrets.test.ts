@@ -4,6 +4,8 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import Docker from "dockerode";
+import { requireDockerEngine } from "../e2e/engine";
+import { dockerAvailable } from "../e2e/images";
 import { pack } from "tar-stream";
 import { ENV, TAG } from "../../tasks/common/contract";
 import { STANDIN_DEFAULTS, type RecordedRequest } from "../standins";
@@ -193,10 +195,7 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
   let runKey: string;
   let secrets: ScenarioSecrets;
 
-  before(async () => {
-    execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" });
-    await ensureDockerImage();
-  });
+  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
   beforeEach(async () => {
     secrets = newSecrets();
     runKey = `secrets-${randomBytes(4).toString("hex")}`;
@@ -220,6 +219,7 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
   });
   afterEach(async () => {
     await standins.close();
+    if (!(await dockerAvailable())) return;
     const leftovers = await docker.listContainers({
       all: true,
       filters: { label: [`${TAG.runKey}=${runKey}`] },
@@ -293,7 +293,11 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
   }
 
   for (const scenario of SCENARIOS) {
-    it(`${scenario.title}: start and teardown leak nothing`, async () => {
+    it(`${scenario.title}: start and teardown leak nothing`, async function () {
+      if (scenario.provider === "docker") {
+        await requireDockerEngine(this);
+        await ensureDockerImage();
+      }
       const startInputs: Record<string, string> = {
         image: scenario.provider === "docker" ? DOCKER_IMAGE : `${REGISTRY}/ephemeral-agent:1`,
         count: "2",

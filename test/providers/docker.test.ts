@@ -18,6 +18,8 @@ import {
   type DockerSettings,
 } from "../../tasks/common/providers/docker";
 import type { AgentContainerSpec } from "../../tasks/common/providers/provider";
+import { requireDockerEngine } from "../e2e/engine";
+import { dockerAvailable } from "../e2e/images";
 import { APP_CERTIFICATE_PATH, CA_CERT_PATH, serverTlsOptions } from "../standins/tls";
 
 // Runs against the Docker engine of this machine. No registry is reachable, so the agent image is a busybox
@@ -128,6 +130,7 @@ describe("DockerProvider against the local Docker engine", function () {
   this.timeout(60_000);
 
   before(async function () {
+    await requireDockerEngine(this);
     await ensureTestImage(TEST_IMAGE, true);
     await ensureTestImage(IMAGE_WITHOUT_TOKEN_DIRECTORY, false);
     await docker.createNetwork({ Name: network, Labels: { [TAG.runKey]: runId } });
@@ -141,7 +144,7 @@ describe("DockerProvider against the local Docker engine", function () {
   });
 
   after(async function () {
-    await docker.getNetwork(network).remove();
+    if (await dockerAvailable()) await docker.getNetwork(network).remove();
   });
 
   it("prepares with a present image and describes the engine", async function () {
@@ -363,12 +366,13 @@ describe("DockerProvider over TLS", function () {
   const clientPem = readFileSync(APP_CERTIFICATE_PATH, "utf8");
   const caPem = readFileSync(CA_CERT_PATH, "utf8");
   const connections = new Set<Socket>();
-  let endpoint: Server;
+  let endpoint: Server | undefined;
   let port: number;
 
   before(async function () {
+    await requireDockerEngine(this);
     const engineSocket = engineAddress({ kind: "local" }).replace(/^unix:\/\//, "");
-    endpoint = createTlsServer(
+    const server = createTlsServer(
       { ...serverTlsOptions(), requestCert: true, rejectUnauthorized: true, ca: clientPem },
       (client) => {
         const engine = connect(engineSocket);
@@ -380,13 +384,14 @@ describe("DockerProvider over TLS", function () {
         client.pipe(engine).pipe(client);
       },
     );
-    await new Promise<void>((resolve) => endpoint.listen(0, "127.0.0.1", resolve));
-    port = (endpoint.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+    endpoint = server;
   });
 
   after(async function () {
     for (const socket of connections) socket.destroy();
-    await new Promise((resolve) => endpoint.close(resolve));
+    if (endpoint) await new Promise((resolve) => endpoint?.close(resolve));
   });
 
   it("reaches the engine with the connection's CA, client certificate and key", async function () {

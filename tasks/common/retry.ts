@@ -10,6 +10,8 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 5, baseDelayMs: 1000, maxDelayMs: 30_000 };
+/** The longest Retry-After honoured: a server that asks for more is not waited for within one task. */
+const MAX_RETRY_AFTER_MS = 60_000;
 
 const TRANSIENT_STATUSES = [408, 429, 500, 502, 503, 504];
 const TRANSIENT_CODES = [
@@ -57,7 +59,7 @@ export function retryDelayMs(
   random: () => number = Math.random,
 ): number {
   const asked = retryAfterMs(error);
-  if (asked !== undefined) return Math.min(asked, policy.maxDelayMs);
+  if (asked !== undefined) return Math.min(asked, MAX_RETRY_AFTER_MS);
   const exponential = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (retry - 1));
   return exponential / 2 + (random() * exponential) / 2;
 }

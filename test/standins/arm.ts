@@ -67,7 +67,28 @@ export interface ArmStandinOptions {
   simulateAgents?: AgentSimulation;
   /** What Microsoft.Authorization/permissions answers for the caller at any scope; default: Contributor. */
   permissions?: ArmPermission[];
+  /** Resource Manager's request throttling per subscription; default on (ARM_THROTTLING), false turns it off. */
+  throttling?: false | Partial<ArmThrottling>;
 }
+
+/** Token buckets per subscription: each request takes a token of its class, buckets refill continuously. */
+export interface ArmThrottling {
+  readsPerSecond: number;
+  writesPerSecond: number;
+  deletesPerSecond: number;
+  /** Bucket capacity in seconds of refill. */
+  burstSeconds: number;
+}
+
+/** ARM refills 25 reads, 10 writes and 10 deletes per second; the stand-in's buckets hold one second's worth. */
+export const ARM_THROTTLING: ArmThrottling = {
+  readsPerSecond: 25,
+  writesPerSecond: 10,
+  deletesPerSecond: 10,
+  burstSeconds: 1,
+};
+
+export type RequestClass = "reads" | "writes" | "deletes";
 
 /** One entry of a Microsoft.Authorization/permissions answer. */
 export interface ArmPermission {
@@ -118,7 +139,11 @@ export interface ArmStandin {
   appendLogs(name: string, text: string, lookup?: ContainerGroupLookup): void;
   /** Called for every accepted PUT of a new group. */
   onCreate(listener: (group: ContainerGroupRecord) => void): void;
+  /** Called for every accepted DELETE of an existing group; the group stays "Deleting" until the promise settles. */
+  onDelete(listener: (group: ContainerGroupRecord) => Promise<void>): void;
   intercept(interceptor: Interceptor): () => void;
+  /** Requests answered 429 by the throttling (not by injected faults), per request class; live counters. */
+  throttled: Record<RequestClass, number>;
   close(): Promise<void>;
 }
 
@@ -150,6 +175,35 @@ function event(name: string, message: string, type = "Normal"): ContainerEvent {
   return { count: 1, firstTimestamp: now, lastTimestamp: now, name, message, type };
 }
 
+class TokenBucket {
+  private tokens: number;
+  private refilledAt = performance.now();
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly capacity: number,
+  ) {
+    this.tokens = capacity;
+  }
+
+  /** Takes a token; when none is left, how many ms until one is. */
+  take(): { taken: true; remaining: number } | { taken: false; waitMs: number } {
+    const now = performance.now();
+    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.refilledAt) / 1000) * this.perSecond);
+    this.refilledAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return { taken: true, remaining: Math.floor(this.tokens) };
+    }
+    return { taken: false, waitMs: ((1 - this.tokens) / this.perSecond) * 1000 };
+  }
+}
+
+function requestClass(method: string): RequestClass {
+  if (method === "GET" || method === "HEAD") return "reads";
+  return method === "DELETE" ? "deletes" : "writes";
+}
+
 function groupKey(resourceGroup: string, name: string): string {
   return `${resourceGroup}/${name}`.toLowerCase();
 }
@@ -176,8 +230,23 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
   const operations = new Map<string, Operation>();
   const simulatedAgents = new Map<ContainerGroupRecord, SimulatedAgent>();
   const createListeners: Array<(group: ContainerGroupRecord) => void> = [];
+  const deleteListeners: Array<(group: ContainerGroupRecord) => Promise<void>> = [];
   const timers = new Set<NodeJS.Timeout>();
+  const throttling = options.throttling === false ? undefined : { ...ARM_THROTTLING, ...options.throttling };
+  const buckets = new Map<string, TokenBucket>();
+  const throttled: Record<RequestClass, number> = { reads: 0, writes: 0, deletes: 0 };
   let origin = "";
+
+  function bucket(subscription: string, kind: RequestClass, limits: ArmThrottling): TokenBucket {
+    const key = `${subscription.toLowerCase()}/${kind}`;
+    let found = buckets.get(key);
+    if (!found) {
+      const perSecond = limits[`${kind}PerSecond`];
+      found = new TokenBucket(perSecond, Math.max(1, perSecond * limits.burstSeconds));
+      buckets.set(key, found);
+    }
+    return found;
+  }
 
   function schedule(delayMs: number, action: () => void): void {
     const timer = setTimeout(() => {
@@ -474,8 +543,12 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
       if (isCurrent(group)) groups.delete(groupKey(group.resourceGroup, group.name));
       endOperation(operation, "Succeeded");
     };
-    if (deletionDelayMs > 0) schedule(deletionDelayMs, finish);
-    else finish();
+    const finishAfterDelay = (): void => {
+      if (deletionDelayMs > 0) schedule(deletionDelayMs, finish);
+      else finish();
+    };
+    if (deleteListeners.length === 0) finishAfterDelay();
+    else void Promise.allSettled(deleteListeners.map((listener) => listener(group))).then(finishAfterDelay);
     return { status: 202, headers: { "azure-asyncoperation": operationUrl(operation) } };
   }
 
@@ -595,9 +668,9 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     return { status: 200, body: { value: permissions } };
   }
 
-  /** Token and subscription checks every ARM route shares; the place where throttling could be added later. */
+  /** Token, subscription and throttling checks every ARM route shares. */
   function arm(handler: RouteHandler): RouteHandler {
-    return (request, params) => {
+    return async (request, params) => {
       const token = bearerToken(request);
       if (!token) {
         return armError(
@@ -632,7 +705,25 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
           "The api-version query parameter (?api-version=) is required for all requests.",
         );
       }
-      return handler(request, params);
+      if (!throttling) return handler(request, params);
+      const kind = requestClass(request.method);
+      const allowance = bucket(subscriptionId, kind, throttling).take();
+      if (!allowance.taken) {
+        throttled[kind] += 1;
+        const seconds = Math.max(1, Math.ceil(allowance.waitMs / 1000));
+        return armError(
+          429,
+          "SubscriptionRequestsThrottled",
+          `Number of '${kind.slice(0, -1)}' requests for subscription '${subscriptionId}' actor '${issued.clientId}' exceeded. Please try again after '${seconds}' seconds after the additional tokens are added.`,
+          { "retry-after": String(seconds) },
+        );
+      }
+      const reply = await handler(request, params);
+      reply.headers = {
+        ...reply.headers,
+        [`x-ms-ratelimit-remaining-subscription-${kind}`]: String(allowance.remaining),
+      };
+      return reply;
     };
   }
 
@@ -719,7 +810,11 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     onCreate(listener) {
       createListeners.push(listener);
     },
+    onDelete(listener) {
+      deleteListeners.push(listener);
+    },
     intercept: server.intercept,
+    throttled,
     async close() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();

@@ -14,6 +14,8 @@ export interface RecordedRequest {
   caller?: unknown;
   /** HTTP status the stand-in answered with ("reset" when the connection was dropped on purpose). */
   status?: number | "reset";
+  /** When the request arrived: epoch milliseconds with sub-millisecond precision, comparable across stand-ins. */
+  receivedAt: number;
 }
 
 export interface StandinRequest {
@@ -24,6 +26,8 @@ export interface StandinRequest {
   headers: IncomingHttpHeaders;
   body: unknown;
   rawBody: Buffer;
+  /** When the request arrived (see RecordedRequest). */
+  receivedAt: number;
   /** Aborted when the client disconnects or the stand-in closes; long polls listen to it. */
   signal: AbortSignal;
   record: RecordedRequest;
@@ -36,8 +40,13 @@ export interface Reply {
   body?: unknown;
 }
 
-/** Runs before routing; return a reply (or "reset" to destroy the socket) to short-circuit the request. */
-export type Interceptor = (request: StandinRequest) => Reply | "reset" | undefined;
+/**
+ * Runs before routing; return a reply (or "reset" to destroy the socket) to short-circuit the request, or
+ * undefined to pass it on. May be async: a slow answer waits, then passes.
+ */
+export type Interceptor = (
+  request: StandinRequest,
+) => Reply | "reset" | undefined | Promise<Reply | "reset" | undefined>;
 
 export type RouteHandler = (
   request: StandinRequest,
@@ -138,6 +147,7 @@ export async function startStandinServer(options: StandinServerOptions): Promise
   const closing = new AbortController();
 
   async function handle(incoming: IncomingMessage, response: ServerResponse): Promise<void> {
+    const receivedAt = preciseNow();
     const url = new URL(incoming.url ?? "/", "http://standin");
     const rawBody = await readBody(incoming);
     const body = parseBody(rawBody, incoming.headers["content-type"]);
@@ -148,6 +158,7 @@ export async function startStandinServer(options: StandinServerOptions): Promise
       query: Object.fromEntries(url.searchParams),
       headers: recordableHeaders(incoming.headers),
       body,
+      receivedAt,
     };
     requests.push(record);
     const disconnected = new AbortController();
@@ -159,12 +170,13 @@ export async function startStandinServer(options: StandinServerOptions): Promise
       headers: incoming.headers,
       body,
       rawBody,
+      receivedAt,
       signal: AbortSignal.any([disconnected.signal, closing.signal]),
       record,
     };
 
     for (const interceptor of interceptors) {
-      const intercepted = interceptor(request);
+      const intercepted = await interceptor(request);
       if (intercepted === "reset") {
         record.status = "reset";
         incoming.socket.destroy();
@@ -172,7 +184,7 @@ export async function startStandinServer(options: StandinServerOptions): Promise
       }
       if (intercepted) {
         record.status = intercepted.status;
-        send(response, intercepted);
+        if (!response.destroyed) send(response, intercepted);
         return;
       }
     }
@@ -221,6 +233,11 @@ export async function startStandinServer(options: StandinServerOptions): Promise
       await closed;
     },
   };
+}
+
+/** Epoch milliseconds with sub-millisecond precision (performance.now() on the epoch scale). */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 /** Resolves after `ms`, or early when `signal` aborts. */

@@ -11,6 +11,7 @@ export * from "./faults";
 export type { ContainerGroupRecord, ContainerState } from "./arm-container-groups";
 export type { Agent, JobRequest, Pool } from "./devops-state";
 export type { Interceptor, RecordedRequest, Reply, StandinRequest } from "./http-server";
+export { preciseNow } from "./http-server";
 export { APP_CERTIFICATE_PATH, CA_CERT_PATH } from "./tls";
 
 /** Identifiers and secrets startAll() configures unless told otherwise. */

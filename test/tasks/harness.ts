@@ -114,8 +114,8 @@ export interface RunOptions {
   sources?: boolean;
   /** Send this signal once stdout contains the text (or the pattern matches). */
   interrupt?: { when: string | RegExp; signal: NodeJS.Signals };
-  /** Send this signal `ms` after the task was spawned (or first printed something), unless it ended before. */
-  interruptAfter?: { ms: number; signal: NodeJS.Signals; from?: "spawn" | "firstOutput" };
+  /** Send this signal `ms` after the task was spawned, or after its stdout first matched `from`, unless it ended. */
+  interruptAfter?: { ms: number; signal: NodeJS.Signals; from?: RegExp };
   /** Called with everything the task has printed to stdout so far, whenever it prints more. */
   onStdout?: (stdout: string) => void;
   timeoutMs?: number;
@@ -138,10 +138,10 @@ export function runTask(task: TaskName, env: NodeJS.ProcessEnv, options: RunOpti
       if (interruptAfter && !interruptTimer)
         interruptTimer = setTimeout(() => child.kill(interruptAfter.signal), interruptAfter.ms);
     };
-    if (interruptAfter?.from !== "firstOutput") armInterrupt();
+    if (!interruptAfter?.from) armInterrupt();
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
-      armInterrupt();
+      if (interruptAfter?.from?.test(stdout)) armInterrupt();
       options.onStdout?.(stdout);
       const interrupt = options.interrupt;
       if (interrupt && !interrupted) {

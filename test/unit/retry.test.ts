@@ -31,7 +31,12 @@ describe("retries", () => {
   it("waits what the server asks, capped, or backs off exponentially with jitter", () => {
     const policy = { attempts: 5, baseDelayMs: 1000, maxDelayMs: 30_000 };
     assert.equal(retryDelayMs(policy, 1, { responseHeaders: { "retry-after": "7" } }), 7000);
-    assert.equal(retryDelayMs(policy, 1, { responseHeaders: { "retry-after": "600" } }), 30_000);
+    assert.equal(
+      retryDelayMs(policy, 1, { responseHeaders: { "retry-after": "45" } }),
+      45_000,
+      "beyond the backoff cap",
+    );
+    assert.equal(retryDelayMs(policy, 1, { responseHeaders: { "retry-after": "600" } }), 60_000);
     assert.equal(
       retryDelayMs(policy, 1, {}, () => 1),
       1000,

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { STANDIN_DEFAULTS, mulberry32 } from "../standins";
+import {
+  REPO,
+  assertNoSecrets,
+  leftovers,
+  mapConcurrently,
+  runTask,
+  startStandins,
+  taskEnvironment,
+  type Standins,
+  type TaskRun,
+} from "../tasks/harness";
+
+const { poolName, resourceGroup } = STANDIN_DEFAULTS;
+const CONNECTION = {
+  provider: "aci",
+  connectedServiceNameARM: STANDIN_DEFAULTS.serviceConnectionId,
+  resourceGroup,
+  agentPool: poolName,
+};
+const START_INPUTS = { ...CONNECTION, image: "myregistry.azurecr.io/ephemeral-agent:1", count: "3" };
+const TEARDOWN_INPUTS = { ...CONNECTION, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
+const RUNS = 30;
+const CONCURRENT_RUNS = 4;
+/**
+ * Where a signal lands: some runs early after spawn (before the task's handlers exist), the others shortly
+ * after a line the task prints on its way, so that a loaded machine does not shift the points.
+ */
+const MILESTONES: readonly (RegExp | undefined)[] = [
+  undefined,
+  /##vso\[task\.setsecret\]/,
+  /Launching \d+ agent\(s\)/,
+  /Created \d+ container\(s\)/,
+  /registered in pool/,
+  /is online after/,
+];
+const EARLY_SIGNAL_MS = 800;
+const AFTER_MILESTONE_MS = 250;
+
+type Signal = "SIGTERM" | "SIGKILL";
+
+interface RunReport {
+  /** How far the start got before the signal, judged by what it printed. */
+  stage: "before any output" | "before creating" | "while creating" | "while waiting" | "finished";
+}
+
+function stageOf(run: TaskRun): RunReport["stage"] {
+  if (run.result?.status === "Succeeded") return "finished";
+  if (/Created \d+ container\(s\)/.test(run.stdout)) return "while waiting";
+  if (/Launching \d+ agent\(s\)/.test(run.stdout)) return "while creating";
+  return run.stdout.trim() ? "before creating" : "before any output";
+}
+
+function assertNothingLeft(standins: Standins, context: string): void {
+  assert.deepEqual(leftovers(standins), { containers: [], agents: [] }, `nothing left ${context}`);
+}
+
+function teardownByRunKey(standins: Standins, runKey: string): Promise<TaskRun> {
+  return runTask(
+    "TeardownEphemeralAgentV1",
+    taskEnvironment(standins, { inputs: { ...TEARDOWN_INPUTS, runKey } }),
+  );
+}
+
+/** Starts 3 agents and sends `signal` after a seeded delay; checks what is left as the signal demands. */
+async function interruptedStart(signal: Signal, seed: number): Promise<RunReport> {
+  const random = mulberry32(seed);
+  const milestone = MILESTONES[Math.floor(random() * MILESTONES.length)];
+  const delayMs = Math.round(random() * (milestone ? AFTER_MILESTONE_MS : EARLY_SIGNAL_MS));
+  const standins = await startStandins();
+  try {
+    const runKey = `${signal.toLowerCase()}-${seed}`;
+    const where = `(${signal} ${delayMs} ms after ${milestone ? String(milestone) : "spawn"}, seed ${seed})`;
+    const run = await runTask(
+      "StartEphemeralAgentV1",
+      taskEnvironment(standins, { inputs: { ...START_INPUTS, runKey } }),
+      { interruptAfter: { ms: delayMs, signal, from: milestone } },
+    );
+    assertNoSecrets(run.stdout + run.stderr);
+    const stage = stageOf(run);
+    if (stage === "finished") {
+      // The start ended before the signal: its agents are online and the teardown's to remove.
+      const result = await teardownByRunKey(standins, runKey);
+      assert.equal(result.result?.status, "Succeeded", `${where}\n${result.stdout}`);
+    } else if (signal === "SIGTERM") {
+      if (run.result) {
+        assert.equal(run.result.status, "Failed", `${where}\n${run.stdout}`);
+        assert.match(run.result.message, /Cancelled; removed what this task created/, where);
+      }
+      // Right after the task exits: it removed what it created itself.
+      assertNothingLeft(standins, `right after the cancelled start ${where}\n${run.stdout}`);
+    } else {
+      assert.equal(run.result, undefined, `a killed task reports nothing ${where}`);
+      const result = await teardownByRunKey(standins, runKey);
+      assert.equal(result.result?.status, "Succeeded", `${where}\n${result.stdout}`);
+      assertNoSecrets(result.stdout + result.stderr);
+    }
+    assertNothingLeft(standins, `at the end ${where}`);
+    return { stage };
+  } finally {
+    await standins.close();
+  }
+}
+
+function tally(reports: readonly RunReport[]): string {
+  const counts = new Map<string, number>();
+  for (const report of reports) counts.set(report.stage, (counts.get(report.stage) ?? 0) + 1);
+  return [...counts].map(([stage, count]) => `${count} ${stage}`).join(", ");
+}
+
+describe("Hardening: the start task killed at random points (bundled tasks)", function () {
+  this.timeout(180_000);
+
+  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
+
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    const promise =
+      signal === "SIGTERM"
+        ? "the task removes what it created before it exits"
+        : "a teardown by run key removes everything";
+    it(`${signal} at ${RUNS} seeded points: ${promise}`, async () => {
+      const seeds = Array.from({ length: RUNS }, (_, index) => 2000 + index);
+      const began = Date.now();
+      const reports = await mapConcurrently(seeds, CONCURRENT_RUNS, (seed) => interruptedStart(signal, seed));
+      console.log(
+        `      ${signal}, ${RUNS} runs: ${tally(reports)}; nothing left in any; ${((Date.now() - began) / 1000).toFixed(1)} s`,
+      );
+      assert.equal(reports.length, RUNS);
+    });
+  }
+});

@@ -43,11 +43,22 @@ export function armScope(connection: AzureConnection): string {
   return `${connection.audience.replace(/\/+$/, "")}/.default`;
 }
 
-/** Entra ID may throttle or fail for a moment like any service; a token request is safe to repeat. */
-export function retryingCredential(credential: TokenCredential, policy: RetryPolicy): TokenCredential {
+/**
+ * Entra ID may throttle or fail for a moment like any service; a token request is safe to repeat. msal remembers
+ * a throttled token request and refuses it for a while, so each retry asks through a fresh credential.
+ */
+export function retryingCredential(create: () => TokenCredential, policy: RetryPolicy): TokenCredential {
+  let credential = create();
   return {
     getToken: (scopes: string | string[], options?: GetTokenOptions) =>
-      withRetries(() => credential.getToken(scopes, options), policy),
+      withRetries(async () => {
+        try {
+          return await credential.getToken(scopes, options);
+        } catch (error) {
+          credential = create();
+          throw error;
+        }
+      }, policy),
   };
 }
 

@@ -57,7 +57,7 @@ export class AciProvider implements AgentProvider {
   constructor(private readonly settings: AciSettings) {
     const connection = settings.connection;
     const retry = settings.retryPolicy ?? DEFAULT_RETRY_POLICY;
-    const credential = retryingCredential(createCredential(connection), retry);
+    const credential = retryingCredential(() => createCredential(connection), retry);
     // The SDK retries throttling (honouring Retry-After), server errors and dropped connections itself.
     this.client = new ContainerInstanceManagementClient(credential, connection.subscriptionId, {
       endpoint: connection.armUrl,

@@ -6,16 +6,6 @@ export interface Log {
   group(title: string, lines: string): void;
 }
 
-export const consoleLog: Log = {
-  info: (message) => console.log(message),
-  warn: (message) => console.log(`##vso[task.logissue type=warning]${message}`),
-  group: (title, lines) => {
-    console.log(`##[group]${title}`);
-    console.log(lines);
-    console.log("##[endgroup]");
-  },
-};
-
 export function formatDuration(milliseconds: number): string {
   const seconds = milliseconds / 1000;
   if (seconds < 60) return `${seconds.toFixed(1)} s`;

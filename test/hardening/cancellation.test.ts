@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { STANDIN_DEFAULTS, mulberry32 } from "../standins";
+import { mulberry32 } from "../standins";
 import {
+  ACI_INPUTS,
+  AGENT_IMAGE,
   REPO,
   assertNoSecrets,
   leftovers,
@@ -13,15 +15,8 @@ import {
   type TaskRun,
 } from "../tasks/harness";
 
-const { poolName, resourceGroup } = STANDIN_DEFAULTS;
-const CONNECTION = {
-  provider: "aci",
-  connectedServiceNameARM: STANDIN_DEFAULTS.serviceConnectionId,
-  resourceGroup,
-  agentPool: poolName,
-};
-const START_INPUTS = { ...CONNECTION, image: "myregistry.azurecr.io/ephemeral-agent:1", count: "3" };
-const TEARDOWN_INPUTS = { ...CONNECTION, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
+const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
+const TEARDOWN_INPUTS = { ...ACI_INPUTS, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
 const RUNS = 30;
 const CONCURRENT_RUNS = 4;
 /**

@@ -15,6 +15,8 @@ import {
   type StartAllOptions,
 } from "../standins";
 import {
+  ACI_INPUTS,
+  AGENT_IMAGE,
   REPO,
   assertNoSecrets,
   leftovers,
@@ -26,15 +28,9 @@ import {
   type TaskRun,
 } from "../tasks/harness";
 
-const { poolName, resourceGroup } = STANDIN_DEFAULTS;
-const CONNECTION = {
-  provider: "aci",
-  connectedServiceNameARM: STANDIN_DEFAULTS.serviceConnectionId,
-  resourceGroup,
-  agentPool: poolName,
-};
-const START_INPUTS = { ...CONNECTION, image: "myregistry.azurecr.io/ephemeral-agent:1", count: "3" };
-const TEARDOWN_INPUTS = { ...CONNECTION, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
+const { poolName } = STANDIN_DEFAULTS;
+const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
+const TEARDOWN_INPUTS = { ...ACI_INPUTS, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
 const RANDOM_RUNS = 30;
 const CONCURRENT_RUNS = 5;
 const MAX_TEARDOWNS = 3;

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import Docker from "dockerode";
+import { ensureBusyboxImage } from "../e2e/busybox";
 import { requireDockerEngine } from "../e2e/engine";
 import { dockerAvailable } from "../e2e/images";
-import { pack } from "tar-stream";
 import { ENV, TAG } from "../../tasks/common/contract";
 import { STANDIN_DEFAULTS, type RecordedRequest } from "../standins";
 import {
@@ -162,31 +160,13 @@ async function eventually(condition: () => boolean, what: string): Promise<void>
   }
 }
 
-async function ensureDockerImage(): Promise<void> {
-  try {
-    await docker.getImage(DOCKER_IMAGE).inspect();
-    return;
-  } catch (error) {
-    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-  }
-  const rootfs = pack();
-  rootfs.entry({ name: "bin", type: "directory", mode: 0o755 });
-  rootfs.entry({ name: "azp", type: "directory", mode: 0o755, uid: 1000, gid: 1000 });
-  rootfs.entry({ name: "bin/busybox", mode: 0o755 }, await readFile("/bin/busybox"));
-  for (const command of ["sh", "sleep", "cat"]) {
-    rootfs.entry({ name: `bin/${command}`, type: "symlink", linkname: "busybox" });
-  }
-  rootfs.finalize();
-  const [repo, tag] = DOCKER_IMAGE.split(/:(?=[^:/]+$)/);
-  const progress = await docker.importImage(rootfs as unknown as NodeJS.ReadableStream, {
-    repo,
-    tag,
-    changes: [`ENTRYPOINT ${JSON.stringify(["/bin/sh", "-c", IMAGE_SCRIPT])}`, "USER 1000", "ENV PATH=/bin"],
+function ensureDockerImage(): Promise<void> {
+  return ensureBusyboxImage(docker, {
+    image: DOCKER_IMAGE,
+    script: IMAGE_SCRIPT,
+    commands: ["sh", "sleep", "cat"],
+    tokenDirectory: true,
   });
-  for await (const line of createInterface({ input: progress })) {
-    const event = JSON.parse(line) as { error?: string };
-    if (event.error) throw new Error(`docker import failed: ${event.error}`);
-  }
 }
 
 describe("secret hygiene: no secret leaves the places made for it", function () {

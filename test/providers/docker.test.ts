@@ -1,13 +1,10 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { connect, type AddressInfo, type Server, type Socket } from "node:net";
-import { createInterface } from "node:readline";
 import { createServer as createTlsServer } from "node:tls";
 import Docker from "dockerode";
 import sinon from "sinon";
-import { pack } from "tar-stream";
 import { TAG, agentEnvironment, tagsFor, type AgentIdentity } from "../../tasks/common/contract";
 import { InputError, UserError } from "../../tasks/common/errors";
 import {
@@ -18,6 +15,7 @@ import {
   type DockerSettings,
 } from "../../tasks/common/providers/docker";
 import type { AgentContainerSpec } from "../../tasks/common/providers/provider";
+import { ensureBusyboxImage } from "../e2e/busybox";
 import { requireDockerEngine } from "../e2e/engine";
 import { dockerAvailable } from "../e2e/images";
 import { APP_CERTIFICATE_PATH, CA_CERT_PATH, serverTlsOptions } from "../standins/tls";
@@ -27,7 +25,6 @@ import { APP_CERTIFICATE_PATH, CA_CERT_PATH, serverTlsOptions } from "../standin
 const TEST_IMAGE = "ephemeral-agents-test-busybox:1";
 /** The same without the /azp directory the token goes to. */
 const IMAGE_WITHOUT_TOKEN_DIRECTORY = "ephemeral-agents-test-busybox-bare:1";
-const BUSYBOX = "/bin/busybox";
 const BUSYBOX_COMMANDS = ["sh", "cat", "sleep", "echo", "stat", "sha256sum", "cut", "test"];
 const ENTRYPOINT_SCRIPT = [
   "trap 'exit 143' TERM",
@@ -86,36 +83,13 @@ async function ourContainers(): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`${TAG.runKey}=${runId}`] } });
 }
 
-async function ensureTestImage(image: string, withTokenDirectory: boolean): Promise<void> {
-  try {
-    await docker.getImage(image).inspect();
-    return;
-  } catch (error) {
-    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-  }
-  const rootfs = pack();
-  rootfs.entry({ name: "bin", type: "directory", mode: 0o755 });
-  rootfs.entry({ name: "tmp", type: "directory", mode: 0o1777 });
-  if (withTokenDirectory) rootfs.entry({ name: "azp", type: "directory", mode: 0o755, uid: 1000, gid: 1000 });
-  rootfs.entry({ name: "bin/busybox", mode: 0o755 }, await readFile(BUSYBOX));
-  for (const command of BUSYBOX_COMMANDS) {
-    rootfs.entry({ name: `bin/${command}`, type: "symlink", linkname: "busybox" });
-  }
-  rootfs.finalize();
-  const [repo, tag] = image.split(":");
-  const progress = await docker.importImage(rootfs as unknown as NodeJS.ReadableStream, {
-    repo,
-    tag,
-    changes: [
-      `ENTRYPOINT ${JSON.stringify(["/bin/sh", "-c", ENTRYPOINT_SCRIPT])}`,
-      "USER 1000",
-      "ENV PATH=/bin",
-    ],
+function ensureTestImage(image: string, withTokenDirectory: boolean): Promise<void> {
+  return ensureBusyboxImage(docker, {
+    image,
+    script: ENTRYPOINT_SCRIPT,
+    commands: BUSYBOX_COMMANDS,
+    tokenDirectory: withTokenDirectory,
   });
-  for await (const line of createInterface({ input: progress })) {
-    const event = JSON.parse(line) as { error?: string };
-    if (event.error) throw new Error(`docker import failed: ${event.error}`);
-  }
 }
 
 async function logsOf(subject: DockerProvider, name: string, needle: string): Promise<string> {

@@ -273,3 +273,12 @@ export async function mapConcurrently<T, R>(
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
   return results;
 }
+
+/** Inputs that point either task at the stand-ins' Azure connection, resource group and pool. */
+export const ACI_INPUTS = {
+  provider: "aci",
+  connectedServiceNameARM: STANDIN_DEFAULTS.serviceConnectionId,
+  resourceGroup: STANDIN_DEFAULTS.resourceGroup,
+  agentPool: STANDIN_DEFAULTS.poolName,
+};
+export const AGENT_IMAGE = "myregistry.azurecr.io/ephemeral-agent:1";

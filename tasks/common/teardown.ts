@@ -101,7 +101,7 @@ export async function teardownAgents(
   };
 }
 
-/** Our containers of the pool, tagged with the pool name as the start task's input spelled it. */
+/** The run's agents: the names given, or those whose container tags or agent capabilities carry the run key. */
 function runAgentNames(
   options: TeardownOptions,
   launched: readonly { identity: AgentIdentity }[],

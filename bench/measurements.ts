@@ -1,3 +1,4 @@
+import { DEFAULT_POLL_INTERVAL_MS } from "../tasks/common/timing";
 import type { Agent, RecordedRequest } from "../test/standins";
 import { preciseNow } from "../test/standins";
 import { ACI_INPUTS, AGENT_IMAGE, startStandins, type Standins } from "../test/tasks/harness";
@@ -88,7 +89,7 @@ export async function measureColdStart(runs: number): Promise<ColdStart> {
 // 2. Detection lag -----------------------------------------------------------------------------------------
 
 export interface DetectionLag {
-  /** undefined: the task's default (3000 ms). */
+  /** undefined: the task's default (DEFAULT_POLL_INTERVAL_MS.start). */
   pollIntervalMs?: number;
   lag: Summary;
   /** Start task's total time minus the simulated platform latency, per run (default interval included). */
@@ -102,7 +103,7 @@ export interface DetectionLag {
 export async function measureDetectionLag(runs: number, pollIntervalMs?: number): Promise<DetectionLag> {
   const lags: number[] = [];
   const overheads: number[] = [];
-  const interval = pollIntervalMs ?? 3000;
+  const interval = pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS.start;
   for (let run = 0; run < runs; run++) {
     const latency = { provisioningMs: 200, registrationMs: Math.round(500 + Math.random() * interval) };
     await withStandins(latency, async (standins) => {

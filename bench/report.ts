@@ -1,3 +1,4 @@
+import { DEFAULT_POLL_INTERVAL_MS } from "../tasks/common/timing";
 import type { ColdStart, DetectionLag, Overhead, PlatformLatency, ScalePoint } from "./measurements";
 import { seconds, type Summary } from "./stats";
 import type { VsixSize } from "./vsix";
@@ -32,7 +33,9 @@ function verdict(met: boolean): string {
 }
 
 function intervalName(lag: DetectionLag): string {
-  return lag.pollIntervalMs === undefined ? "default 3000 ms poll" : `${lag.pollIntervalMs} ms poll`;
+  return lag.pollIntervalMs === undefined
+    ? `default ${DEFAULT_POLL_INTERVAL_MS.start} ms poll`
+    : `${lag.pollIntervalMs} ms poll`;
 }
 
 function rows(results: BenchResults): Row[] {

@@ -9,6 +9,7 @@ import { createProvider } from "../common/providers/create";
 import { StartFailure, isCancellation, startAgents, type StartResult } from "../common/start";
 import { parseStartInputs } from "../common/startInputs";
 import { startSummary } from "../common/summary";
+import { DEFAULT_POLL_INTERVAL_MS } from "../common/timing";
 
 const INPUTS = [
   "provider",
@@ -43,7 +44,7 @@ async function run(): Promise<void> {
   const signal = pipeline.cancellationSignal(log);
   const inputs = parseStartInputs(pipeline.readInputs(INPUTS));
   const token = pipeline.registrationToken(inputs.token);
-  const { pollIntervalMs, retryPolicy } = pipeline.tuning(3000);
+  const { pollIntervalMs, retryPolicy } = pipeline.tuning(DEFAULT_POLL_INTERVAL_MS.start);
   const provider = createProvider(inputs, { pollIntervalMs, retryPolicy });
   const pools = await PoolClient.connect(pipeline.collectionUrl(), token, retryPolicy);
 

@@ -7,7 +7,7 @@ import { createProvider } from "../common/providers/create";
 import { teardownAgents } from "../common/teardown";
 import { parseTeardownInputs } from "../common/teardownInputs";
 import { teardownSummary } from "../common/teardownSummary";
-import { CancelledError } from "../common/timing";
+import { CancelledError, DEFAULT_POLL_INTERVAL_MS } from "../common/timing";
 
 const INPUTS = [
   "provider",
@@ -30,7 +30,7 @@ async function run(): Promise<void> {
   const log = pipeline.pipelineLog;
   const signal = pipeline.cancellationSignal(log);
   const inputs = parseTeardownInputs(pipeline.readInputs(INPUTS));
-  const { pollIntervalMs, retryPolicy } = pipeline.tuning(5000);
+  const { pollIntervalMs, retryPolicy } = pipeline.tuning(DEFAULT_POLL_INTERVAL_MS.teardown);
   const provider = createProvider(inputs, { pollIntervalMs, retryPolicy });
   const pools = await PoolClient.connect(
     pipeline.collectionUrl(),

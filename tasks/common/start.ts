@@ -63,6 +63,11 @@ const LOG_TAIL_LINES = 30;
 /** Creations start at most 8 per second, under Resource Manager's write throttling of about 10 per second. */
 const CREATE_SPACING_MS = 125;
 const PROGRESS_EVERY_MS = 30_000;
+/**
+ * The pool is asked every round, since it tells when agents are online; the containers, which only tell of a
+ * failure, every third round: Resource Manager's read limits are tighter than Azure DevOps' rate limits.
+ */
+const CONTAINER_ROUNDS = 3;
 
 /** Launches the agents, waits until all are online, and removes what it made if that fails. */
 export async function startAgents(options: StartOptions, context: StartContext): Promise<StartResult> {
@@ -154,6 +159,7 @@ async function waitUntilOnline(
   const registered = new Set<string>();
   let lastProgress = clock();
   let statuses = new Map<string, ContainerStatus>();
+  let round = 0;
 
   for (;;) {
     throwIfCancelled(signal);
@@ -177,8 +183,10 @@ async function waitUntilOnline(
     const stillWaiting = waiting.filter((name) => reports.get(name)?.onlineAfterMs === undefined);
     if (stillWaiting.length === 0) return;
 
-    statuses = await provider.pollStatuses(stillWaiting);
-    for (const [name, status] of statuses) reports.get(name)!.status = status;
+    if (round++ % CONTAINER_ROUNDS === 0) {
+      statuses = await provider.pollStatuses(stillWaiting);
+      for (const [name, status] of statuses) reports.get(name)!.status = status;
+    }
     const stopped = stillWaiting.find((name) => {
       const status = statuses.get(name);
       return status !== undefined && isFinished(status);

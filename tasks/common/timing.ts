@@ -28,6 +28,12 @@ export function sleep(milliseconds: number, signal: AbortSignal): Promise<void> 
 
 export type Clock = () => number;
 
+/**
+ * How often the tasks poll by default. The start task asks the pool each second (one request for all agents)
+ * and the containers every third round; teardown waits for jobs, so it can poll more slowly.
+ */
+export const DEFAULT_POLL_INTERVAL_MS = { start: 1000, teardown: 2000 } as const;
+
 /** A point in time by which something must have happened. */
 export class Deadline {
   private readonly end: number;

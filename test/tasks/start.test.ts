@@ -111,19 +111,36 @@ describe("StartEphemeralAgent (bundled) against the stand-ins", function () {
     assertNoSecrets(run.stdout + run.stderr + JSON.stringify(run.outputs) + run.summaries.join(""));
   });
 
-  it("polls the pool with one agents query per round, however many agents wait", async () => {
+  it("polls the whole pool once per round and the containers every third round, however many agents wait", async () => {
+    standins.arm.behaviours.push({ match: () => true, agent: false });
+    setTimeout(() => {
+      for (const group of standins.arm.containerGroups()) {
+        standins.devops.simulateAgent.register({ poolName, name: group.name });
+        standins.devops.simulateAgent.online(poolName, group.name);
+      }
+    }, 2000);
     const run = await start({ inputs: { count: "3" } });
     assert.equal(run.result?.status, "Succeeded", run.stdout);
     const agentQueries = standins.devops.requests.filter(
       (request) => request.method === "GET" && /\/pools\/\d+\/agents$/.test(request.path),
     );
+    const waitingQueries = agentQueries.filter((request) => request.query.agentName === undefined);
     const listCalls = standins.arm.requests.filter(
       (request) => request.method === "GET" && request.path.endsWith("/containerGroups"),
     );
-    assert.ok(agentQueries.length >= 1);
+    const groupReads = standins.arm.requests.filter(
+      (request) => request.method === "GET" && /\/containerGroups\/[^/]+$/.test(request.path),
+    );
+    assert.equal(waitingQueries.length, agentQueries.length, "every pool query lists the whole pool");
+    assert.ok(agentQueries.length >= 10, `${agentQueries.length} pool queries in about 2 s of 100 ms rounds`);
+    const containerRounds = Math.ceil(agentQueries.length / 3);
     assert.ok(
-      agentQueries.length <= listCalls.length + 1,
-      `${agentQueries.length} agent queries for ${listCalls.length} rounds: one per round expected`,
+      Math.abs(listCalls.length - containerRounds) <= 1,
+      `${listCalls.length} container lists for ${agentQueries.length} pool rounds: one every third round expected`,
+    );
+    assert.ok(
+      groupReads.length <= 3 * listCalls.length,
+      `${groupReads.length} single reads: at most 3 a round`,
     );
   });
 

@@ -33,6 +33,7 @@ export interface TaskLaunch {
 /** The environment the agent gives a task, with the task's own default timing unless a poll interval is given. */
 function environmentFor(standins: Standins, launch: TaskLaunch): NodeJS.ProcessEnv {
   const env = taskEnvironment(standins, { inputs: launch.inputs });
+  fs.mkdirSync(env.AGENT_TEMPDIRECTORY!, { recursive: true });
   delete env.EPHEMERAL_AGENT_RETRY_BASE_MS;
   delete env.EPHEMERAL_AGENT_POLL_INTERVAL_MS;
   if (launch.pollIntervalMs !== undefined)

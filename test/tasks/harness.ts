@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -54,7 +55,8 @@ export interface StandinAddresses {
 
 /** The variables the agent sets for a task: inputs, endpoints, system variables. */
 export function taskEnvironment(standins: StandinAddresses, environment: TaskEnvironment): NodeJS.ProcessEnv {
-  const temp = fs.mkdtempSync(path.join(os.tmpdir(), "ephemeral-task-"));
+  // Created by the run that uses it and removed after it.
+  const temp = path.join(os.tmpdir(), `ephemeral-task-${randomUUID()}`);
   const scheme = environment.scheme ?? "servicePrincipalSecret";
   const { tenantId, clientId, clientSecret, managedIdentityClientId, subscriptionId } = STANDIN_DEFAULTS;
   const id = ARM_CONNECTION;
@@ -126,6 +128,9 @@ export function runTask(task: TaskName, env: NodeJS.ProcessEnv, options: RunOpti
   const args = options.sources
     ? ["--import", "tsx", path.join(REPO, "tasks", task, "index.ts")]
     : [path.join(REPO, "dist", task, "index.js")];
+  // The agent's temporary folder lives for one run, as on an agent; an environment may serve several runs.
+  const temp = env.AGENT_TEMPDIRECTORY;
+  if (temp) fs.mkdirSync(temp, { recursive: true });
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { env, cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -158,7 +163,9 @@ export function runTask(task: TaskName, env: NodeJS.ProcessEnv, options: RunOpti
     child.on("close", (code) => {
       clearTimeout(timer);
       clearTimeout(interruptTimer);
-      resolve(parseRun(code, stdout, stderr));
+      const run = parseRun(code, stdout, stderr);
+      if (temp) fs.rmSync(temp, { recursive: true, force: true });
+      resolve(run);
     });
   });
 }

@@ -110,6 +110,7 @@ async function runUnderMockTestRunner(
   env[TIMEOUT_VARIABLE] = String(TASK_TIMEOUT_MS);
   const saved = { ...process.env };
   replaceEnvironment(env);
+  fs.mkdirSync(env.AGENT_TEMPDIRECTORY!, { recursive: true });
   const runner = new MockTestRunner(MOCK_RUNS[task], path.join(REPO, "tasks", task, "task.json"));
   runner.nodePath = process.execPath;
   try {

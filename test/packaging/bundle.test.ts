@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
@@ -26,12 +28,15 @@ describe("bundled tasks", function () {
 
   for (const folder of taskFolders) {
     it(`${folder} loads on this Node and fails cleanly when a required input is missing`, () => {
+      // Without an agent temp folder, task-lib keeps its .taskkey in the working directory: a throwaway one.
+      const workDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "bundle-smoke-"));
       const run = spawnSync(process.execPath, [path.join(repoRoot, "dist", folder, "index.js")], {
-        cwd: repoRoot,
+        cwd: workDirectory,
         env: environmentWithoutTaskSettings(),
         encoding: "utf8",
         timeout: 60_000,
       });
+      fs.rmSync(workDirectory, { recursive: true, force: true });
       const output = `${run.stdout}${run.stderr}`;
       assert.notEqual(run.status, 0, output);
       // Either task-lib's "Input required: name" or the tasks' own "Input 'name': is required ...".

@@ -13,6 +13,27 @@ export function parseSubnetId(value: string): string {
   return value;
 }
 
+const USER_ASSIGNED_IDENTITY_ID =
+  /^\/subscriptions\/[0-9a-fA-F-]{36}\/resourceGroups\/[-\w.()]+\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/[-\w]+$/i;
+const AZURE_CONTAINER_REGISTRY = /\.azurecr\.(io|cn|us)$/i;
+
+/** A user-assigned identity pulls only from Azure Container Registry, and only when given by its resource ID. */
+export function parseRegistryIdentity(value: string, image: ImageReference): string {
+  if (!USER_ASSIGNED_IDENTITY_ID.test(value)) {
+    throw new InputError(
+      "registryIdentity",
+      `'${value}' is not a user-assigned managed identity resource ID: use /subscriptions/<subscription id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name> (the identity's Properties page shows it).`,
+    );
+  }
+  if (!AZURE_CONTAINER_REGISTRY.test(image.registry)) {
+    throw new InputError(
+      "registryIdentity",
+      `an identity can pull only from Azure Container Registry, but image '${image.reference}' comes from '${image.registry}': use an image in your registry (myregistry.azurecr.io/...), or clear registryIdentity.`,
+    );
+  }
+  return value;
+}
+
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 export function parseDnsServers(value: string | undefined): string[] {

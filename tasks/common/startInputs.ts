@@ -12,7 +12,13 @@ import {
   type RawInputs,
 } from "./inputs";
 import { parseAgentNamePrefix } from "./naming";
-import { parseDnsServers, parseImage, parseSubnetId, type ImageReference } from "./resources";
+import {
+  parseDnsServers,
+  parseImage,
+  parseRegistryIdentity,
+  parseSubnetId,
+  type ImageReference,
+} from "./resources";
 
 export const PROVIDERS = ["aci", "docker"] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
@@ -92,8 +98,10 @@ export function parseStartInputs(raw: RawInputs): StartInputs {
       `${inputs.maxLifetimeMinutes} leaves no time for a job after an online timeout of ${inputs.onlineTimeoutMinutes} minutes: make it longer than onlineTimeoutMinutes.`,
     );
   }
-  if (provider === "aci") inputs.aci = parseAciInputs(raw);
-  else inputs.docker = parseDockerInputs(raw);
+  if (provider === "aci") {
+    inputs.aci = parseAciInputs(raw);
+    if (inputs.aci.registryIdentity) parseRegistryIdentity(inputs.aci.registryIdentity, inputs.image);
+  } else inputs.docker = parseDockerInputs(raw);
   return inputs;
 }
 

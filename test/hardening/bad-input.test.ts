@@ -205,6 +205,14 @@ const ROWS: BadInput[] = [
     /Input 'keepOnFailure'.*'maybe' is not a boolean: use true or false/,
   ),
   start("no agent image", { image: "" }, /Input 'image'.*is required: set it to the agent image/),
+  start(
+    "a registry identity for an image outside Azure Container Registry",
+    {
+      image: "ubuntu:24.04",
+      registryIdentity: `/subscriptions/${subscriptionId}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/acr-pull`,
+    },
+    /Input 'registryIdentity'.*only from Azure Container Registry.*clear registryIdentity/,
+  ),
   {
     ...startDocker(
       "a Docker host that does not answer",

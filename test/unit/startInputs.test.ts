@@ -4,6 +4,8 @@ import { parseStartInputs } from "../../tasks/common/startInputs";
 
 const SUBNET =
   "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/aci";
+const IDENTITY =
+  "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/acr-pull";
 const ACI = {
   azureSubscription: "arm",
   resourceGroup: "agents-rg",
@@ -45,6 +47,10 @@ describe("start task inputs", () => {
       osType: "Linux",
     });
     assert.equal(inputs.docker, undefined);
+  });
+
+  it("accepts a registry identity for an Azure Container Registry image", () => {
+    assert.equal(parseStartInputs({ ...ACI, registryIdentity: IDENTITY }).aci?.registryIdentity, IDENTITY);
   });
 
   it("reads the docker provider's inputs", () => {
@@ -92,6 +98,16 @@ describe("start task inputs", () => {
       /longer than onlineTimeoutMinutes/,
     );
     failsOn("keepOnFailure", { ...ACI, keepOnFailure: "maybe" }, /true or false/);
+    failsOn(
+      "registryIdentity",
+      { ...ACI, registryIdentity: "acr-pull" },
+      /not a user-assigned managed identity resource ID/,
+    );
+    failsOn(
+      "registryIdentity",
+      { ...ACI, image: "ubuntu:24.04", registryIdentity: IDENTITY },
+      /only from Azure Container Registry.*'docker\.io'/,
+    );
     failsOn(
       "pullPolicy",
       { provider: "docker", image: "a:1", agentPool: "p", runKey: "1", pullPolicy: "sometimes" },

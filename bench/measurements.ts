@@ -1,7 +1,7 @@
-import { DEFAULT_POLL_INTERVAL_MS } from "../tasks/common/timing";
-import type { Agent, RecordedRequest } from "../test/standins";
-import { preciseNow } from "../test/standins";
-import { ACI_INPUTS, AGENT_IMAGE, startStandins, type Standins } from "../test/tasks/harness";
+import { DEFAULT_POLL_INTERVAL_MS } from "../tasks/common/core/timing";
+import type { Agent, RecordedRequest } from "../standins";
+import { preciseNow } from "../standins";
+import { ACI_INPUTS, AGENT_IMAGE, startStandins, type Standins } from "../standins/taskProcess";
 import { median, ratio, summarise, type Summary } from "./stats";
 import { allRequests, assertSucceeded, runTimedTask, type TaskBuild, type TimedRun } from "./taskProcess";
 

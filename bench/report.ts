@@ -1,4 +1,4 @@
-import { DEFAULT_POLL_INTERVAL_MS } from "../tasks/common/timing";
+import { DEFAULT_POLL_INTERVAL_MS } from "../tasks/common/core/timing";
 import type { ColdStart, DetectionLag, Overhead, PlatformLatency, ScalePoint } from "./measurements";
 import { seconds, type Summary } from "./stats";
 import type { VsixSize } from "./vsix";

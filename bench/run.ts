@@ -1,4 +1,4 @@
-import { DEFAULT_POLL_INTERVAL_MS } from "../tasks/common/timing";
+import { DEFAULT_POLL_INTERVAL_MS } from "../tasks/common/core/timing";
 // The benchmark (npm run bench): runs the bundled tasks against the local stand-ins, prints a table and
 // writes bench/results.json. `--quick` makes fewer, shorter runs. Not part of npm test.
 import * as fs from "node:fs";

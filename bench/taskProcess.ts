@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { preciseNow, type RecordedRequest } from "../test/standins";
+import { preciseNow, type RecordedRequest } from "../standins";
 import {
   REPO,
   parseRun,
@@ -9,7 +9,7 @@ import {
   type Standins,
   type TaskName,
   type TaskRun,
-} from "../test/tasks/harness";
+} from "../standins/taskProcess";
 
 export type TaskBuild = "bundle" | "sources";
 

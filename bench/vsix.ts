@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { REPO } from "../test/tasks/harness";
+import { REPO } from "../standins/taskProcess";
 
 export interface VsixSize {
   file: string;

@@ -3,10 +3,10 @@
 // teardown task removes everything. Needs a Docker engine, and debootstrap to build the base image once.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
-import { TAG, demandFor } from "../tasks/common/contract";
-import type { Agent, JobRequest } from "../test/standins";
-import { REPO } from "../test/tasks/harness";
-import { baseImage, buildAgentImage, docker, dockerAvailable, imageExists } from "../test/e2e/images";
+import { TAG, demandFor } from "../tasks/common/core/contract";
+import type { Agent, JobRequest } from "../standins";
+import { REPO } from "../standins/taskProcess";
+import { baseImage, buildAgentImage, docker, dockerAvailable, imageExists } from "../standins/images";
 import {
   POOL,
   containersOfRun,
@@ -19,7 +19,7 @@ import {
   teardownInputs,
   waitFor,
   type Organization,
-} from "../test/e2e/organization";
+} from "../standins/organization";
 
 const AGENT_COUNT = 2;
 const JOB_NAME = "Build";

@@ -1,15 +1,15 @@
 import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import * as tl from "azure-pipelines-task-lib/task";
-import { PoolClient } from "../common/devops";
-import { UserError, errorMessage } from "../common/errors";
-import { newLaunchId } from "../common/naming";
-import * as pipeline from "../common/pipeline";
-import { createProvider } from "../common/providers/create";
-import { StartFailure, isCancellation, startAgents, type StartResult } from "../common/start";
-import { parseStartInputs } from "../common/startInputs";
-import { startSummary } from "../common/summary";
-import { DEFAULT_POLL_INTERVAL_MS } from "../common/timing";
+import { PoolClient } from "../common/clients/azureDevOps";
+import { UserError, errorMessage } from "../common/core/errors";
+import { newLaunchId } from "../common/core/naming";
+import * as pipeline from "../common/platform/pipeline";
+import { createProvider } from "../common/providers/index";
+import { StartFailure, isCancellation, startAgents, type StartResult } from "../common/start/startAgents";
+import { parseStartInputs } from "../common/inputs/start";
+import { startSummary } from "../common/start/summary";
+import { DEFAULT_POLL_INTERVAL_MS } from "../common/core/timing";
 
 const INPUTS = [
   "provider",

@@ -1,13 +1,13 @@
 import * as path from "node:path";
 import * as tl from "azure-pipelines-task-lib/task";
-import { PoolClient } from "../common/devops";
-import { UserError, errorMessage } from "../common/errors";
-import * as pipeline from "../common/pipeline";
-import { createProvider } from "../common/providers/create";
-import { teardownAgents } from "../common/teardown";
-import { parseTeardownInputs } from "../common/teardownInputs";
-import { teardownSummary } from "../common/teardownSummary";
-import { CancelledError, DEFAULT_POLL_INTERVAL_MS } from "../common/timing";
+import { PoolClient } from "../common/clients/azureDevOps";
+import { UserError, errorMessage } from "../common/core/errors";
+import * as pipeline from "../common/platform/pipeline";
+import { createProvider } from "../common/providers/index";
+import { teardownAgents } from "../common/teardown/teardownAgents";
+import { parseTeardownInputs } from "../common/inputs/teardown";
+import { teardownSummary } from "../common/teardown/summary";
+import { CancelledError, DEFAULT_POLL_INTERVAL_MS } from "../common/core/timing";
 
 const INPUTS = [
   "provider",

@@ -6,10 +6,10 @@ import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { startDevOps, type DevOpsStandin } from "../standins/devops";
+import { startDevOps, type DevOpsStandin } from "../../standins/devops";
 import { ContainerTracker, type ContainerRun } from "./containers";
 import { requireDockerEngine } from "./engine";
-import { buildAgentImage, packFakeAgent } from "./images";
+import { buildAgentImage, packFakeAgent } from "../../standins/images";
 
 const token = "agent-image-test-token-0123456789";
 

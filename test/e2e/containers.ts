@@ -1,6 +1,6 @@
 // Runs agent containers for the end-to-end tests and reads what they print.
 import type Docker from "dockerode";
-import { docker } from "./images";
+import { docker } from "../../standins/images";
 
 export interface ContainerRun {
   container: Docker.Container;

@@ -1,5 +1,5 @@
 // Decides whether an end-to-end suite runs: it needs a real Docker engine.
-import { dockerAvailable } from "./images";
+import { dockerAvailable } from "../../standins/images";
 
 /**
  * For a suite's before hook: skips the suite with one line when there is no Docker engine, except under CI,

@@ -4,13 +4,13 @@
 // the ARM stand-in, which runs each container group it receives on the same engine (aciOnDocker.ts).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { ENV, TAG, agentEnvironment, type AgentIdentity } from "../../tasks/common/contract";
-import { DockerProvider } from "../../tasks/common/providers/docker";
-import { demultiplexLogs } from "../../tasks/common/providers/dockerWire";
-import { REPO, assertNoSecrets } from "../tasks/harness";
-import { runContainerGroupsOnDocker, type AciOnDocker } from "./aciOnDocker";
+import { ENV, TAG, agentEnvironment, type AgentIdentity } from "../../tasks/common/core/contract";
+import { DockerProvider } from "../../tasks/common/providers/docker/dockerProvider";
+import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
+import { REPO, assertNoSecrets } from "../../standins/taskProcess";
+import { runContainerGroupsOnDocker, type AciOnDocker } from "../../standins/aciOnDocker";
 import { requireDockerEngine } from "./engine";
-import { buildAgentImage, docker } from "./images";
+import { buildAgentImage, docker } from "../../standins/images";
 import {
   JOB_TOKEN,
   POOL,
@@ -25,7 +25,7 @@ import {
   waitFor,
   type Organization,
   type Provider,
-} from "./organization";
+} from "../../standins/organization";
 
 const LIFETIME_MINUTES = "30";
 

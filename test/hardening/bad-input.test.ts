@@ -4,8 +4,8 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import Docker from "dockerode";
 import { requireDockerEngine } from "../e2e/engine";
-import { TAG } from "../../tasks/common/contract";
-import { CA_CERT_PATH, STANDIN_DEFAULTS } from "../standins";
+import { TAG } from "../../tasks/common/core/contract";
+import { CA_CERT_PATH, STANDIN_DEFAULTS } from "../../standins";
 import {
   REPO,
   appCertificateParts,
@@ -17,7 +17,7 @@ import {
   taskEnvironment,
   type Standins,
   type TaskName,
-} from "../tasks/harness";
+} from "../../standins/taskProcess";
 
 // Each row is a value a user could type; the task must refuse it before it creates anything, naming the
 // input and how to fix it.

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mulberry32 } from "../standins";
+import { mulberry32 } from "../../standins";
 import {
   ACI_INPUTS,
   AGENT_IMAGE,
@@ -13,7 +13,7 @@ import {
   taskEnvironment,
   type Standins,
   type TaskRun,
-} from "../tasks/harness";
+} from "../../standins/taskProcess";
 
 const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
 const TEARDOWN_INPUTS = { ...ACI_INPUTS, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };

@@ -13,7 +13,7 @@ import {
   type Service,
   type StandinRequest,
   type StartAllOptions,
-} from "../standins";
+} from "../../standins";
 import {
   ACI_INPUTS,
   AGENT_IMAGE,
@@ -26,7 +26,7 @@ import {
   taskEnvironment,
   type Standins,
   type TaskRun,
-} from "../tasks/harness";
+} from "../../standins/taskProcess";
 
 const { poolName } = STANDIN_DEFAULTS;
 const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };

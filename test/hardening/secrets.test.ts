@@ -4,9 +4,9 @@ import { randomBytes } from "node:crypto";
 import Docker from "dockerode";
 import { ensureBusyboxImage } from "../e2e/busybox";
 import { requireDockerEngine } from "../e2e/engine";
-import { dockerAvailable } from "../e2e/images";
-import { ENV, TAG } from "../../tasks/common/contract";
-import { STANDIN_DEFAULTS, type RecordedRequest } from "../standins";
+import { dockerAvailable } from "../../standins/images";
+import { ENV, TAG } from "../../tasks/common/core/contract";
+import { STANDIN_DEFAULTS, type RecordedRequest } from "../../standins";
 import {
   ARM_CONNECTION,
   REPO,
@@ -18,7 +18,7 @@ import {
   type AuthScheme,
   type Standins,
   type TaskRun,
-} from "../tasks/harness";
+} from "../../standins/taskProcess";
 
 // Runs start and teardown with recognisable secrets and looks for them in everything the tasks leave behind:
 // their output, output variables and summaries, every request Resource Manager and Azure DevOps receive

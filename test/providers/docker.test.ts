@@ -5,20 +5,20 @@ import { connect, type AddressInfo, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import Docker from "dockerode";
 import sinon from "sinon";
-import { TAG, agentEnvironment, tagsFor, type AgentIdentity } from "../../tasks/common/contract";
-import { InputError, UserError } from "../../tasks/common/errors";
+import { TAG, agentEnvironment, tagsFor, type AgentIdentity } from "../../tasks/common/core/contract";
+import { InputError, UserError } from "../../tasks/common/core/errors";
 import {
   DockerProvider,
   createDockerClient,
   engineAddress,
   statusOfListed,
   type DockerSettings,
-} from "../../tasks/common/providers/docker";
-import type { AgentContainerSpec } from "../../tasks/common/providers/provider";
+} from "../../tasks/common/providers/docker/dockerProvider";
+import type { AgentContainerSpec } from "../../tasks/common/core/ports";
 import { ensureBusyboxImage } from "../e2e/busybox";
 import { requireDockerEngine } from "../e2e/engine";
-import { dockerAvailable } from "../e2e/images";
-import { APP_CERTIFICATE_PATH, CA_CERT_PATH, serverTlsOptions } from "../standins/tls";
+import { dockerAvailable } from "../../standins/images";
+import { APP_CERTIFICATE_PATH, CA_CERT_PATH, serverTlsOptions } from "../../standins/tls";
 
 // Runs against the Docker engine of this machine. No registry is reachable, so the agent image is a busybox
 // root file system imported locally; its entrypoint reports on the token file and exits as told.

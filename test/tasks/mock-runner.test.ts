@@ -2,7 +2,7 @@
  * Both tasks under azure-pipelines-task-lib's MockTestRunner: mock/*.js set the inputs with TaskMockRunner and
  * run the task sources; endpoints and system variables come through the environment, as the agent passes them.
  * MockTestRunner blocks this process while the task runs (spawnSync), so the stand-ins run in their own
- * process (test/standins/serve.ts) and are inspected through its control endpoint.
+ * process (standins/serve.ts) and are inspected through its control endpoint.
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
@@ -10,8 +10,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createInterface } from "node:readline";
 import { MockTestRunner } from "azure-pipelines-task-lib/mock-test";
-import { STANDIN_DEFAULTS, type StartAllOptions } from "../standins";
-import type { SerializedBehaviour, ServedStandins, StandinState } from "../standins/serve";
+import { STANDIN_DEFAULTS, type StartAllOptions } from "../../standins";
+import type { SerializedBehaviour, ServedStandins, StandinState } from "../../standins/serve";
 import {
   REPO,
   assertNoSecrets,
@@ -20,7 +20,7 @@ import {
   type StandinAddresses,
   type TaskEnvironment,
   type TaskName,
-} from "./harness";
+} from "../../standins/taskProcess";
 import { INPUTS_VARIABLE, TIMEOUT_VARIABLE } from "./mock/variables";
 
 const { poolName, resourceGroup, subscriptionId, readerToken } = STANDIN_DEFAULTS;
@@ -40,7 +40,7 @@ const MOCK_RUNS: Record<TaskName, string> = {
   TeardownEphemeralAgentV1: path.join(__dirname, "mock", "teardown.js"),
 };
 
-/** The stand-ins in a separate process (see test/standins/serve.ts). */
+/** The stand-ins in a separate process (see standins/serve.ts). */
 class StandinProcess {
   private constructor(
     private readonly child: ChildProcessWithoutNullStreams,
@@ -50,7 +50,7 @@ class StandinProcess {
   static async start(options: StartAllOptions): Promise<StandinProcess> {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", path.join(REPO, "test/standins/serve.ts"), JSON.stringify(options)],
+      ["--import", "tsx", path.join(REPO, "standins/serve.ts"), JSON.stringify(options)],
       { cwd: REPO },
     );
     child.stderr.pipe(process.stderr);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { STANDIN_DEFAULTS } from "../standins";
+import { STANDIN_DEFAULTS } from "../../standins";
 import {
   REPO,
   assertNoSecrets,
@@ -10,7 +10,7 @@ import {
   type AuthScheme,
   type Standins,
   type TaskEnvironment,
-} from "./harness";
+} from "../../standins/taskProcess";
 
 const { poolName, resourceGroup, subscriptionId, readerToken } = STANDIN_DEFAULTS;
 const SUBNET = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Network/virtualNetworks/hub/subnets/aci`;

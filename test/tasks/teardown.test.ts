@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { ClientSecretCredential } from "@azure/identity";
 import { ContainerInstanceManagementClient } from "@azure/arm-containerinstance";
-import { STANDIN_DEFAULTS, fault } from "../standins";
+import { STANDIN_DEFAULTS, fault } from "../../standins";
 import {
   REPO,
   assertNoSecrets,
@@ -13,7 +13,7 @@ import {
   type Standins,
   type TaskEnvironment,
   type TaskRun,
-} from "./harness";
+} from "../../standins/taskProcess";
 
 const { poolName, resourceGroup, location, jobToken, readerToken } = STANDIN_DEFAULTS;
 const CONNECTION = {

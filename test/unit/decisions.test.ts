@@ -5,10 +5,10 @@ import {
   tagsFor,
   agentEnvironment,
   type AgentIdentity,
-} from "../../tasks/common/contract";
-import type { PoolAgent } from "../../tasks/common/devops";
-import { missingArmActions } from "../../tasks/common/providers/armPermissions";
-import { statusOfGroup } from "../../tasks/common/providers/aci";
+} from "../../tasks/common/core/contract";
+import type { PoolAgent } from "../../tasks/common/clients/azureDevOps";
+import { missingArmActions } from "../../tasks/common/providers/aci/armPermissions";
+import { statusOfGroup } from "../../tasks/common/providers/aci/aciProvider";
 import {
   isEphemeralAgentName,
   maySweepContainer,
@@ -16,8 +16,8 @@ import {
   shouldAwait,
   shouldGrantGrace,
   teardownOutcome,
-} from "../../tasks/common/teardownDecisions";
-import { Deadline } from "../../tasks/common/timing";
+} from "../../tasks/common/teardown/decisions";
+import { Deadline } from "../../tasks/common/core/timing";
 
 const NOW = new Date("2026-11-22T12:00:00Z");
 const minutesAgo = (minutes: number) => new Date(NOW.getTime() - minutes * 60_000);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { InputError } from "../../tasks/common/errors";
+import { InputError } from "../../tasks/common/core/errors";
 import {
   parseBoolean,
   parseDecimal,
@@ -8,8 +8,8 @@ import {
   parseList,
   parseRunKey,
   required,
-} from "../../tasks/common/inputs";
-import { RESERVED_ENVIRONMENT } from "../../tasks/common/contract";
+} from "../../tasks/common/inputs/parse";
+import { RESERVED_ENVIRONMENT } from "../../tasks/common/core/contract";
 
 function inputError(name: string, pattern: RegExp) {
   return (error: unknown) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { agentNames, isValidAgentName, newLaunchId, parseAgentNamePrefix } from "../../tasks/common/naming";
-import { InputError } from "../../tasks/common/errors";
+import { agentNames, isValidAgentName, newLaunchId, parseAgentNamePrefix } from "../../tasks/common/core/naming";
+import { InputError } from "../../tasks/common/core/errors";
 
 describe("naming", () => {
   it("derives one valid, numbered name per agent from prefix, run key and launch id", () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as taskInternal from "azure-pipelines-task-lib/internal";
 import sinon from "sinon";
-import { readInputs } from "../../tasks/common/pipeline";
+import { readInputs } from "../../tasks/common/platform/pipeline";
 
 describe("reading task inputs", () => {
   afterEach(() => sinon.restore());

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { InputError } from "../../tasks/common/errors";
+import { InputError } from "../../tasks/common/core/errors";
 import {
   checkRegistryMatches,
   parseDnsServers,
   parseImage,
   parseSubnetId,
-} from "../../tasks/common/resources";
+} from "../../tasks/common/inputs/references";
 
 const SUBNET =
   "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/aci";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isTransient, retryAfterMs, retryDelayMs, withRetries } from "../../tasks/common/retry";
+import { isTransient, retryAfterMs, retryDelayMs, withRetries } from "../../tasks/common/core/retry";
 
 const POLICY = { attempts: 4, baseDelayMs: 1, maxDelayMs: 20 };
 

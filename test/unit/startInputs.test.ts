@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { InputError } from "../../tasks/common/errors";
-import { parseStartInputs } from "../../tasks/common/startInputs";
+import { InputError } from "../../tasks/common/core/errors";
+import { parseStartInputs } from "../../tasks/common/inputs/start";
 
 const SUBNET =
   "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/aci";

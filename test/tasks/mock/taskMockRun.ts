@@ -5,7 +5,7 @@
  */
 import * as path from "node:path";
 import { TaskMockRunner } from "azure-pipelines-task-lib/mock-run";
-import type { TaskName } from "../harness";
+import type { TaskName } from "../../../standins/taskProcess";
 import { INPUTS_VARIABLE, TIMEOUT_VARIABLE } from "./variables";
 
 export function runUnderTaskMockRunner(task: TaskName): void {

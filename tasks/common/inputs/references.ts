@@ -1,4 +1,4 @@
-import { InputError } from "./errors";
+import { InputError } from "../core/errors";
 
 const SUBNET_ID =
   /^\/subscriptions\/[0-9a-fA-F-]{36}\/resourceGroups\/[-\w.()]+\/providers\/Microsoft\.Network\/virtualNetworks\/[-\w.]+\/subnets\/[-\w.]+$/i;

@@ -2,7 +2,7 @@
  * Runs the stand-ins (`startAll`, Azure DevOps over https) in a process of their own, for tests that block
  * their own process while a task runs (MockTestRunner runs the task with spawnSync).
  *
- *   node --import tsx test/standins/serve.ts ['<StartAllOptions as JSON>']
+ *   node --import tsx standins/serve.ts ['<StartAllOptions as JSON>']
  *
  * Prints one JSON line, `ServedStandins` (addresses), on stdout, then answers on `control` (plain http):
  *   GET  /state      -> `StandinState`: container groups (environment without secure values), agents per pool,

@@ -1,8 +1,8 @@
-import type { AgentIdentity } from "./contract";
-import type { Pool, PoolAgent, PoolClient } from "./devops";
-import { errorMessage } from "./errors";
-import { formatDuration, type Log } from "./log";
-import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "./providers/provider";
+import type { AgentIdentity } from "../core/contract";
+import type { Pool, PoolAgent, PoolClient } from "../clients/azureDevOps";
+import { errorMessage } from "../core/errors";
+import { formatDuration, type Log } from "../core/log";
+import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "../core/ports";
 import {
   isEphemeralAgentName,
   maySweepContainer,
@@ -12,8 +12,8 @@ import {
   teardownOutcome,
   type SweepPolicy,
   type TeardownOutcome,
-} from "./teardownDecisions";
-import { Deadline, sleep, throwIfCancelled, type Clock } from "./timing";
+} from "./decisions";
+import { Deadline, sleep, throwIfCancelled, type Clock } from "../core/timing";
 
 export interface TeardownOptions {
   pool: string;

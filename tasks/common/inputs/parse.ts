@@ -1,4 +1,4 @@
-import { InputError } from "./errors";
+import { InputError } from "../core/errors";
 
 /** Raw input values as the agent hands them over: unset inputs are undefined or empty. */
 export type RawInputs = Readonly<Record<string, string | undefined>>;

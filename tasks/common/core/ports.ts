@@ -1,4 +1,4 @@
-import type { AgentIdentity } from "../contract";
+import type { AgentIdentity } from "./contract";
 
 /**
  * What the tasks need from the place agents run in. Each provider is given its settings when it is made;

@@ -1,9 +1,9 @@
-import * as pipeline from "../pipeline";
-import { checkRegistryMatches, type ImageReference } from "../resources";
-import type { ProviderName, PullPolicy } from "../startInputs";
-import { AciProvider } from "./aci";
-import { DockerProvider } from "./docker";
-import type { AgentProvider } from "./provider";
+import * as pipeline from "../platform/pipeline";
+import { checkRegistryMatches, type ImageReference } from "../inputs/references";
+import type { ProviderName, PullPolicy } from "../inputs/start";
+import { AciProvider } from "./aci/aciProvider";
+import { DockerProvider } from "./docker/dockerProvider";
+import type { AgentProvider } from "../core/ports";
 
 /** The inputs that choose and configure a provider, shared by both tasks. */
 export interface ProviderInputs {

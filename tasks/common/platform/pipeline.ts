@@ -4,12 +4,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as taskInternal from "azure-pipelines-task-lib/internal";
 import * as tl from "azure-pipelines-task-lib/task";
-import type { AzureAuthentication, AzureConnection } from "./azureConnection";
-import { InputError } from "./errors";
-import type { RawInputs } from "./inputs";
-import type { Log } from "./log";
-import type { DockerConnection } from "./providers/docker";
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry";
+import type { AzureAuthentication, AzureConnection } from "../clients/entra";
+import { InputError } from "../core/errors";
+import type { RawInputs } from "../inputs/parse";
+import type { Log } from "../core/log";
+import type { DockerConnection } from "../providers/docker/dockerProvider";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../core/retry";
 
 /** task.json names of inputs that YAML knows by an alias; the agent passes inputs by their names. */
 const NAMES_OF_ALIASES: Readonly<Record<string, string>> = { azureSubscription: "connectedServiceNameARM" };

@@ -1,9 +1,9 @@
 import { ContainerInstanceManagementClient, type ContainerGroup } from "@azure/arm-containerinstance";
 import { createPipelineRequest } from "@azure/core-rest-pipeline";
-import { armScope, createCredential, retryingCredential, type AzureConnection } from "../azureConnection";
-import { identityFromTags, tagsFor } from "../contract";
-import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../errors";
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry";
+import { armScope, createCredential, retryingCredential, type AzureConnection } from "../../clients/entra";
+import { identityFromTags, tagsFor } from "../../core/contract";
+import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../../core/errors";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../../core/retry";
 import { missingArmActions } from "./armPermissions";
 import {
   samePool,
@@ -11,7 +11,7 @@ import {
   type AgentProvider,
   type ContainerStatus,
   type LaunchedContainer,
-} from "./provider";
+} from "../../core/ports";
 
 export type RegistryCredential =
   { server: string; username: string; password: string } | { server: string; identityId: string };

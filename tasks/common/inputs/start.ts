@@ -1,5 +1,5 @@
-import { RESERVED_ENVIRONMENT } from "./contract";
-import { InputError } from "./errors";
+import { RESERVED_ENVIRONMENT } from "../core/contract";
+import { InputError } from "../core/errors";
 import {
   optional,
   parseBoolean,
@@ -10,15 +10,15 @@ import {
   parseRunKey,
   required,
   type RawInputs,
-} from "./inputs";
-import { parseAgentNamePrefix } from "./naming";
+} from "./parse";
+import { parseAgentNamePrefix } from "../core/naming";
 import {
   parseDnsServers,
   parseImage,
   parseRegistryIdentity,
   parseSubnetId,
   type ImageReference,
-} from "./resources";
+} from "./references";
 
 export const PROVIDERS = ["aci", "docker"] as const;
 export type ProviderName = (typeof PROVIDERS)[number];

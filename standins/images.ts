@@ -7,7 +7,7 @@ import { createReadStream } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-export const repositoryRoot = path.resolve(__dirname, "..", "..");
+export const repositoryRoot = path.resolve(__dirname, "..");
 export const baseImage = "ephemeral-agents-test-base:bookworm";
 export const agentImage = "ephemeral-agents-test-agent:latest";
 
@@ -110,7 +110,7 @@ export async function buildAgentImage(options: AgentImageOptions = {}): Promise<
   return tag;
 }
 
-/** Packs test/e2e/fake-agent into a tar.gz shaped like the real agent package. */
+/** Packs standins/fake-agent into a tar.gz shaped like the real agent package. */
 export async function packFakeAgent(outFile: string): Promise<string> {
   await timed("fake agent package", () =>
     // Executable whatever the checkout kept of the scripts' modes, as in the real package.

@@ -1,4 +1,4 @@
-import type { TeardownResult } from "./teardown";
+import type { TeardownResult } from "./teardownAgents";
 
 function cell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");

@@ -5,9 +5,9 @@ import {
   TaskResult,
   type TaskAgent,
 } from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
-import { ENV } from "./contract";
-import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "./errors";
-import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "./retry";
+import { ENV } from "../core/contract";
+import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../core/errors";
+import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../core/retry";
 
 /** The DistributedTask security namespace and its Manage bit: registering agents in a pool needs it. */
 const DISTRIBUTED_TASK_NAMESPACE = "101eae8c-1709-47f9-b228-0e476c35b3ba";

@@ -1,10 +1,10 @@
-import { agentEnvironment, demandFor, type AgentIdentity } from "./contract";
-import type { Pool, PoolAgent, PoolClient } from "./devops";
-import { UserError, errorMessage } from "./errors";
-import { formatDuration, type Log } from "./log";
-import { agentNames } from "./naming";
-import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "./providers/provider";
-import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "./timing";
+import { agentEnvironment, demandFor, type AgentIdentity } from "../core/contract";
+import type { Pool, PoolAgent, PoolClient } from "../clients/azureDevOps";
+import { UserError, errorMessage } from "../core/errors";
+import { formatDuration, type Log } from "../core/log";
+import { agentNames } from "../core/naming";
+import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "../core/ports";
+import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "../core/timing";
 
 export interface StartOptions {
   pool: string;

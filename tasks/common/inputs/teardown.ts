@@ -1,4 +1,4 @@
-import { InputError } from "./errors";
+import { InputError } from "../core/errors";
 import {
   optional,
   parseBoolean,
@@ -9,9 +9,9 @@ import {
   parseRunKey,
   required,
   type RawInputs,
-} from "./inputs";
-import { isValidAgentName, parseAgentNamePrefix } from "./naming";
-import { PROVIDERS, parseResourceGroup, type ProviderName } from "./startInputs";
+} from "./parse";
+import { isValidAgentName, parseAgentNamePrefix } from "../core/naming";
+import { PROVIDERS, parseResourceGroup, type ProviderName } from "./start";
 
 export interface TeardownInputs {
   provider: ProviderName;

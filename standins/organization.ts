@@ -4,9 +4,9 @@ import type Docker from "dockerode";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { TAG } from "../../tasks/common/contract";
-import { STANDIN_DEFAULTS, startAll, type Standins } from "../standins";
-import { runTask, taskEnvironment, type TaskRun } from "../tasks/harness";
+import { TAG } from "../tasks/common/core/contract";
+import { STANDIN_DEFAULTS, startAll, type Standins } from ".";
+import { runTask, taskEnvironment, type TaskRun } from "./taskProcess";
 import { docker, packFakeAgent } from "./images";
 
 export const POOL = STANDIN_DEFAULTS.poolName;

@@ -3,9 +3,9 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { ENV, TAG, identityFromTags, tagsFor } from "../contract";
-import { InputError, UserError, errorMessage, httpStatusOf } from "../errors";
-import type { PullPolicy } from "../startInputs";
+import { ENV, TAG, identityFromTags, tagsFor } from "../../core/contract";
+import { InputError, UserError, errorMessage, httpStatusOf } from "../../core/errors";
+import type { PullPolicy } from "../../inputs/start";
 import { demultiplexLogs, tokenArchive } from "./dockerWire";
 import {
   samePool,
@@ -13,7 +13,7 @@ import {
   type AgentProvider,
   type ContainerStatus,
   type LaunchedContainer,
-} from "./provider";
+} from "../../core/ports";
 
 /** The engine of the agent machine (DOCKER_HOST, or the default socket), or an engine at a URL. */
 export type DockerConnection =

@@ -6,7 +6,7 @@ import {
   type GetTokenOptions,
   type TokenCredential,
 } from "@azure/identity";
-import { withRetries, type RetryPolicy } from "./retry";
+import { withRetries, type RetryPolicy } from "../core/retry";
 
 /** An Azure Resource Manager service connection, as plain values. */
 export interface AzureConnection {

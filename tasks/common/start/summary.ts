@@ -1,6 +1,6 @@
-import { formatDuration } from "./log";
-import { describeStatus } from "./providers/provider";
-import type { StartResult } from "./start";
+import { formatDuration } from "../core/log";
+import { describeStatus } from "../core/ports";
+import type { StartResult } from "./startAgents";
 
 function escapeCell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");

@@ -9,9 +9,9 @@ import {
   STANDIN_DEFAULTS,
   type StartAllOptions,
   startAll,
-} from "../standins";
+} from ".";
 
-export const REPO = path.resolve(__dirname, "../..");
+export const REPO = path.resolve(__dirname, "..");
 export type TaskName = "StartEphemeralAgentV1" | "TeardownEphemeralAgentV1";
 export type AuthScheme =
   "servicePrincipalSecret" | "servicePrincipalCertificate" | "managedIdentity" | "workloadIdentityFederation";
@@ -46,7 +46,7 @@ export function startStandins(options: StartAllOptions = {}): Promise<Standins> 
   return startAll({ devops: { protocol: "https" }, ...options });
 }
 
-/** What taskEnvironment needs of the stand-ins: Standins, or the addresses test/standins/serve.ts prints. */
+/** What taskEnvironment needs of the stand-ins: Standins, or the addresses standins/serve.ts prints. */
 export interface StandinAddresses {
   arm: { url: string };
   entra: { url: string; imdsHost: string };

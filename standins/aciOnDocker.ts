@@ -3,8 +3,8 @@
 // their state and log flow back into the stand-in, which answers in Azure Container Instances' shapes.
 // Deleting the group stops and removes its containers.
 import type Docker from "dockerode";
-import { demultiplexLogs } from "../../tasks/common/providers/dockerWire";
-import type { ArmStandin, ContainerGroupRecord } from "../standins";
+import { demultiplexLogs } from "../tasks/common/providers/docker/dockerWire";
+import type { ArmStandin, ContainerGroupRecord } from ".";
 import { docker } from "./images";
 
 /** Label on every container the bridge runs: the container group it stands for. */

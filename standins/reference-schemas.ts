@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import Ajv, { type ValidateFunction } from "ajv";
 
-export const REFERENCE_DIRECTORY = "/work/shared/reference";
+export const REFERENCE_DIRECTORY = path.join(__dirname, "reference");
 
 type Swagger = { definitions: Record<string, unknown> };
 

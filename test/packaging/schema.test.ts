@@ -5,7 +5,7 @@ import Ajv from "ajv";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
 const tasksDir = path.join(repoRoot, "tasks");
-const schemaFile = path.join(repoRoot, "..", "shared", "reference", "tasks.schema.json");
+const schemaFile = path.join(repoRoot, "standins", "reference", "tasks.schema.json");
 
 interface TaskInput {
   name: string;

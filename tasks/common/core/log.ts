@@ -6,9 +6,10 @@ export interface Log {
   group(title: string, lines: string): void;
 }
 
+/** "12.3 s" below a minute, "2 min 5 s" from there on; rounded before it is split, so never "1 min 60 s". */
 export function formatDuration(milliseconds: number): string {
-  const seconds = milliseconds / 1000;
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const minutes = Math.floor(seconds / 60);
-  return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
+  const tenthsOfSeconds = Math.round(milliseconds / 100);
+  if (tenthsOfSeconds < 600) return `${(tenthsOfSeconds / 10).toFixed(1)} s`;
+  const seconds = Math.round(milliseconds / 1000);
+  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }

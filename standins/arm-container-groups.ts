@@ -132,7 +132,10 @@ function withoutSecrets(
   };
 }
 
-/** The ContainerGroup body; `withInstanceView` is false for list results, as in real ACI. */
+/**
+ * The ContainerGroup body; `withInstanceView` is false for list results, as in real ACI
+ * (recordings/2023-05-01/recording_containergroups_list_test.json: no instanceView at group or container level).
+ */
 export function containerGroupJson(
   group: ContainerGroupRecord,
   withInstanceView: boolean,
@@ -172,7 +175,10 @@ export function containerGroupJson(
     zones: group.request.zones,
     identity: group.request.identity,
     properties: {
+      // Defaults the service adds (recordings/2023-05-01/recording_containergroups_create_test.json, PUT answer).
       sku: "Standard",
+      provisioningTimeoutInSeconds: 1800,
+      isCustomProvisioningTimeout: false,
       ...withoutSecrets(requested),
       provisioningState: group.provisioningState,
       containers,

@@ -151,7 +151,7 @@ describe("ARM stand-in", () => {
     assert.equal((await client.containerGroups.get(resourceGroup, "cg-fail-1")).provisioningState, "Failed");
   });
 
-  it("keeps a stuck group Creating and its operation InProgress", async () => {
+  it("keeps a stuck group Creating and its operation Pending", async () => {
     standins.arm.behaviours.push({ match: "cg-stuck", provisioning: "stuck" });
     const poller = await client.containerGroups.beginCreateOrUpdate(
       resourceGroup,

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
+  containerGroupId,
   containerGroupJson,
   environmentOf,
   requestProblems,
@@ -23,10 +24,17 @@ import {
 export interface ContainerGroupBehaviour {
   /** Group name (case-insensitive), name pattern, or predicate on the created group. First match wins. */
   match: string | RegExp | ((group: ContainerGroupRecord) => boolean);
-  /** "succeed" (default): Succeeded after the provisioning delay; "fail": LRO ends Failed; "stuck": stays Creating. */
-  provisioning?: "succeed" | "fail" | "stuck";
+  /**
+   * "succeed" (default): Succeeded after the provisioning delay; "fail": LRO ends Failed with `error` as a
+   * group-level event (like the Get_Failed example's FailedMount); "stuck": stays Creating, LRO Pending;
+   * "imagePullFailed": Failed, the pull error on the container's events, group-level events []; "imagePullBackOff":
+   * the container stays Waiting (ErrImagePull, then ImagePullBackOff) and the group Pending; "canceled": Canceled.
+   */
+  provisioning?: "succeed" | "fail" | "stuck" | "imagePullFailed" | "imagePullBackOff" | "canceled";
   /** Error of a failed provisioning; default {code: "ContainerGroupDeploymentFailed", ...}. */
   error?: { code: string; message: string };
+  /** Registry's answer in the pull failure events; default `unauthorized: authentication required`. */
+  pullError?: string;
   /** State the first container takes right after provisioning succeeded (default Running), e.g. Terminated with exitCode. */
   container?: Partial<ContainerState> & { state: string };
   /** Log text of the first container once it runs. */
@@ -41,6 +49,45 @@ export interface SubnetDefinition {
   /** Delegated to Microsoft.ContainerInstance/containerGroups; default true. */
   delegated?: boolean;
   addressPrefix?: string;
+  /** Region of the subnet's virtual network; default: its resource group's location, else the first resource group's. */
+  location?: string;
+  /** Resource id of the NAT gateway attached to the subnet, if any. */
+  natGateway?: string;
+  /** Resource id of the route table attached to the subnet, if any. */
+  routeTable?: string;
+}
+
+/** ACI's own limits on container group creates and deletes per subscription (sliding windows). */
+export interface AciRequestQuotas {
+  createsPer5Minutes: number;
+  createsPerHour: number;
+  deletesPer5Minutes: number;
+  deletesPerHour: number;
+}
+
+/**
+ * The recorded first PUT answers `…-resource-requests-pt5m: 99` and `…-pt1h: 299`, the first DELETE the same
+ * (recordings/2023-05-01/recording_containergroups_create_test.json and …_delete_test.json): 100 and 300.
+ */
+export const ACI_REQUEST_QUOTAS: AciRequestQuotas = {
+  createsPer5Minutes: 100,
+  createsPerHour: 300,
+  deletesPer5Minutes: 100,
+  deletesPerHour: 300,
+};
+
+/** One quota of a region, as Microsoft.ContainerInstance/locations/{location}/usages reports it. */
+export interface RegionQuota {
+  limit: number;
+  /** Usage by resources the stand-in does not hold (other workloads); the stand-in adds its own groups. */
+  used?: number;
+}
+
+export interface RegionUsage {
+  /** Container groups in the region; default limit 100. */
+  containerGroups?: RegionQuota;
+  /** Standard cores (sum of the containers' cpu requests) in the region; default limit 100. */
+  standardCores?: RegionQuota;
 }
 
 export interface AgentSimulation {
@@ -69,6 +116,10 @@ export interface ArmStandinOptions {
   permissions?: ArmPermission[];
   /** Resource Manager's request throttling per subscription; default on (ARM_THROTTLING), false turns it off. */
   throttling?: false | Partial<ArmThrottling>;
+  /** ACI's create/delete quotas per subscription; default on (ACI_REQUEST_QUOTAS), false turns them off. */
+  aciQuotas?: false | Partial<AciRequestQuotas>;
+  /** Region quotas by location (lower case, e.g. "westeurope"); unlisted regions get the defaults. */
+  regionUsage?: Record<string, RegionUsage>;
 }
 
 /** Token buckets per subscription: each request takes a token of its class, buckets refill continuously. */
@@ -124,6 +175,8 @@ export interface ArmStandin {
   requests: RecordedRequest[];
   resourceGroups: Record<string, string>;
   subnets: SubnetDefinition[];
+  /** Mutable: region quotas by location. */
+  regionUsage: Record<string, RegionUsage>;
   behaviours: ContainerGroupBehaviour[];
   /** Mutable: the caller's permissions, as Microsoft.Authorization/permissions reports them. */
   permissions: ArmPermission[];
@@ -139,24 +192,33 @@ export interface ArmStandin {
   appendLogs(name: string, text: string, lookup?: ContainerGroupLookup): void;
   /** Called for every accepted PUT of a new group. */
   onCreate(listener: (group: ContainerGroupRecord) => void): void;
-  /** Called for every accepted DELETE of an existing group; the group stays "Deleting" until the promise settles. */
+  /** Called for every accepted DELETE of an existing group; the DELETE is answered once the promise settled. */
   onDelete(listener: (group: ContainerGroupRecord) => Promise<void>): void;
   intercept(interceptor: Interceptor): () => void;
   /** Requests answered 429 by the throttling (not by injected faults), per request class; live counters. */
   throttled: Record<RequestClass, number>;
+  /** Container group PUTs and DELETEs answered 429 by ACI's create/delete quotas; live counters. */
+  quotaRefusals: Record<AciQuotaKind, number>;
   close(): Promise<void>;
 }
 
-const API_VERSION = "2023-05-01";
+/** The operation URL's api-version whatever the resource call used (recordings/2023-05-01/recording_containergroups_create_test.json). */
+const OPERATION_API_VERSION = "2018-06-01";
+const FIVE_MINUTES_MS = 5 * 60_000;
+const ONE_HOUR_MS = 60 * 60_000;
+const DEFAULT_REGION_LIMIT = 100;
+
+export type AciQuotaKind = "creates" | "deletes";
 const CONTAINER_GROUP =
   "/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.ContainerInstance/containerGroups";
 
 interface Operation {
   id: string;
   location: string;
-  status: "InProgress" | "Succeeded" | "Failed" | "Canceled";
+  group: ContainerGroupRecord;
+  /** Pending until it ends: no InProgress or Running (recordings/2023-05-01/recording_containergroups_create_test.json, entries 2-11). */
+  status: "Pending" | "Succeeded" | "Failed" | "Canceled";
   startTime: string;
-  endTime?: string;
   error?: { code: string; message: string };
 }
 
@@ -235,6 +297,10 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
   const throttling = options.throttling === false ? undefined : { ...ARM_THROTTLING, ...options.throttling };
   const buckets = new Map<string, TokenBucket>();
   const throttled: Record<RequestClass, number> = { reads: 0, writes: 0, deletes: 0 };
+  const aciQuotas = options.aciQuotas === false ? undefined : { ...ACI_REQUEST_QUOTAS, ...options.aciQuotas };
+  const aciQuotaUse: Record<AciQuotaKind, number[]> = { creates: [], deletes: [] };
+  const quotaRefusals: Record<AciQuotaKind, number> = { creates: 0, deletes: 0 };
+  const regionUsage = { ...options.regionUsage };
   let origin = "";
 
   function bucket(subscription: string, kind: RequestClass, limits: ArmThrottling): TokenBucket {
@@ -265,14 +331,15 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
   }
 
   function operationUrl(operation: Operation): string {
-    return `${origin}/subscriptions/${subscriptionId}/providers/Microsoft.ContainerInstance/locations/${operation.location}/operations/${operation.id}?api-version=${API_VERSION}`;
+    return `${origin}/subscriptions/${subscriptionId}/providers/Microsoft.ContainerInstance/locations/${operation.location}/operations/${operation.id}?api-version=${OPERATION_API_VERSION}`;
   }
 
-  function startOperation(location: string): Operation {
+  function startOperation(group: ContainerGroupRecord): Operation {
     const operation: Operation = {
       id: randomUUID(),
-      location,
-      status: "InProgress",
+      location: group.location,
+      group,
+      status: "Pending",
       startTime: new Date().toISOString(),
     };
     operations.set(operation.id, operation);
@@ -282,7 +349,6 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
   function endOperation(operation: Operation, status: Operation["status"], error?: Operation["error"]): void {
     operation.status = status;
     operation.error = error;
-    operation.endTime = new Date().toISOString();
   }
 
   function behaviourFor(group: ContainerGroupRecord): ContainerGroupBehaviour {
@@ -420,15 +486,28 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
   ): void {
     if (!isCurrent(group)) return endOperation(operation, "Canceled");
     const image = group.request.properties?.containers?.[0]?.properties?.image ?? "";
+    const pullFails =
+      behaviour.provisioning === "imagePullFailed" || behaviour.provisioning === "imagePullBackOff";
     for (const container of group.containers) {
-      container.events.push(
-        event("Pulling", `pulling image "${image}"`),
-        event("Pulled", `Successfully pulled image "${image}"`),
-      );
+      container.events.push(event("Pulling", `pulling image "${image}"`));
+      if (!pullFails) container.events.push(event("Pulled", `Successfully pulled image "${image}"`));
     }
     if (behaviour.provisioning === "stuck") {
       group.provisioningState = "Creating";
       return;
+    }
+    if (pullFails) return failImagePull(group, behaviour, operation, image);
+    if (behaviour.provisioning === "canceled") {
+      // Not recorded: state and error code follow the spec's provisioningState and ARM's async operation format.
+      const error = behaviour.error ?? {
+        code: "Canceled",
+        message: `The deployment of container group '${group.name}' was canceled.`,
+      };
+      group.provisioningState = "Canceled";
+      group.provisioningError = error;
+      for (const container of group.containers)
+        container.currentState = { state: "Waiting", detailStatus: "", startTime: new Date().toISOString() };
+      return endOperation(operation, "Canceled", error);
     }
     if (behaviour.provisioning === "fail") {
       const error = behaviour.error ?? {
@@ -453,10 +532,69 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     if (behaviour.agent !== false) startSimulatedAgent(group);
   }
 
-  function subnetProblem(request: ContainerGroupRequest): Reply | undefined {
+  /**
+   * An image that cannot be pulled. Microsoft's troubleshooting page shows the container's events Pulling,
+   * Failed ("Failed to pull image …") and BackOff ("Back-off pulling image …"); the group-level events stay []
+   * as in every recording. The container's `detailStatus` values (ErrImagePull, ImagePullBackOff, Kubernetes'
+   * names) and the group staying Pending under back-off are not verified.
+   */
+  function failImagePull(
+    group: ContainerGroupRecord,
+    behaviour: ContainerGroupBehaviour,
+    operation: Operation,
+    image: string,
+  ): void {
+    const reason = behaviour.pullError ?? "unauthorized: authentication required";
+    const pullError = `Failed to pull image "${image}": rpc error: code = Unknown desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${reason}`;
+    const [first] = group.containers;
+    first.events.push(event("Failed", pullError, "Warning"));
+    const now = new Date().toISOString();
+    first.currentState = { state: "Waiting", detailStatus: "ErrImagePull", startTime: now };
+    if (behaviour.provisioning === "imagePullBackOff") {
+      first.events.push(event("BackOff", `Back-off pulling image "${image}"`));
+      first.previousState = first.currentState;
+      first.currentState = { state: "Waiting", detailStatus: "ImagePullBackOff", startTime: now };
+      return;
+    }
+    const error = behaviour.error ?? { code: "ContainerGroupDeploymentFailed", message: pullError };
+    group.provisioningState = "Failed";
+    group.provisioningError = error;
+    endOperation(operation, "Failed", error);
+  }
+
+  function virtualNetworkOf(subnetId: string): string {
+    return subnetId.replace(/\/subnets\/[^/]+$/i, "");
+  }
+
+  function subnetLocation(subnet: SubnetDefinition): string {
+    if (subnet.location) return subnet.location;
+    const resourceGroup = /\/resourceGroups\/([^/]+)\//i.exec(subnet.id)?.[1] ?? "";
+    const known = findResourceGroup(resourceGroup);
+    return known ? resourceGroups[known] : (Object.values(resourceGroups)[0] ?? "westeurope");
+  }
+
+  function subnetProblem(request: ContainerGroupRequest, groupName: string): Reply | undefined {
     for (const { id } of request.properties?.subnetIds ?? []) {
+      const subnetSubscription = /^\/subscriptions\/([^/]+)\//i.exec(id)?.[1];
+      if (subnetSubscription && subnetSubscription.toLowerCase() !== subscriptionId.toLowerCase()) {
+        // The code is reported in MicrosoftDocs/azure-docs#94486; the status and message are not verified.
+        return armError(
+          400,
+          "SubnetAndContainerGroupMustBeInSameSubscription",
+          `The subnet '${id}' and the container group '${groupName}' must be in the same subscription.`,
+        );
+      }
       const subnet = subnets.find((candidate) => candidate.id.toLowerCase() === id.toLowerCase());
       if (!subnet) return armError(400, "InvalidSubnetId", `The subnet '${id}' could not be found.`);
+      const networkLocation = subnetLocation(subnet);
+      if (networkLocation.toLowerCase() !== String(request.location).toLowerCase()) {
+        // ACI needs the group in its virtual network's region (issue 8); the code and message are not verified.
+        return armError(
+          400,
+          "SubnetLocationMismatch",
+          `The container group '${groupName}' is in location '${request.location}' but its subnet '${id}' belongs to a virtual network in location '${networkLocation}'. A container group must be in the same location as its virtual network.`,
+        );
+      }
       if (subnet.delegated === false) {
         return armError(
           400,
@@ -482,10 +620,12 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     ) as ContainerGroupRequest;
     const problems = requestProblems(body);
     if (problems.length > 0) return armError(400, "InvalidRequestContent", problems.join(" "));
-    const subnetFailure = subnetProblem(body);
+    const subnetFailure = subnetProblem(body, params.name);
     if (subnetFailure) return subnetFailure;
     const key = groupKey(resourceGroup, params.name);
     const existed = groups.has(key);
+    const quotaFailure = regionQuotaProblem(body, key);
+    if (quotaFailure) return quotaFailure;
     const group: ContainerGroupRecord = {
       subscriptionId,
       resourceGroup,
@@ -505,14 +645,94 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
       createdAt: new Date(),
     };
     groups.set(key, group);
-    const operation = startOperation(group.location);
+    const operation = startOperation(group);
     const behaviour = behaviourFor(group);
     schedule(provisioningDelayMs, () => completeProvisioning(group, behaviour, operation));
     if (!existed) for (const listener of createListeners) listener(group);
+    // 201 with Azure-AsyncOperation only, no Location or Retry-After (recordings/2023-05-01/recording_containergroups_create_test.json, entry 1).
     return {
       status: existed ? 200 : 201,
       headers: { "azure-asyncoperation": operationUrl(operation) },
       body: containerGroupJson(group, true),
+    };
+  }
+
+  function groupCores(request: ContainerGroupRequest): number {
+    return (request.properties?.containers ?? []).reduce((sum, container) => {
+      const requests = (container.properties?.resources as { requests?: { cpu?: number } } | undefined)
+        ?.requests;
+      return sum + Number(requests?.cpu ?? 0);
+    }, 0);
+  }
+
+  /** What locations/{location}/usages reports: the configured other use plus the stand-in's own groups. */
+  function usagesIn(
+    location: string,
+    exceptKey?: string,
+  ): { groups: number; cores: number; usage: RegionUsage } {
+    const usage = regionUsage[location.toLowerCase()] ?? {};
+    const own = [...groups.entries()].filter(
+      ([key, group]) => key !== exceptKey && group.location.toLowerCase() === location.toLowerCase(),
+    );
+    return {
+      usage,
+      groups: (usage.containerGroups?.used ?? 0) + own.length,
+      cores:
+        (usage.standardCores?.used ?? 0) + own.reduce((sum, [, group]) => sum + groupCores(group.request), 0),
+    };
+  }
+
+  /**
+   * Message as users report it (MicrosoftDocs/azure-docs#51738; code ContainerGroupQuotaReached as quoted in
+   * radius-project's error fixtures). The HTTP status is not verified.
+   */
+  function regionQuotaProblem(request: ContainerGroupRequest, key: string): Reply | undefined {
+    const location = String(request.location);
+    const { usage, groups: usedGroups, cores: usedCores } = usagesIn(location, key);
+    const checks: Array<[string, number, number, number]> = [
+      ["ContainerGroups", usage.containerGroups?.limit ?? DEFAULT_REGION_LIMIT, usedGroups, 1],
+      ["StandardCores", usage.standardCores?.limit ?? DEFAULT_REGION_LIMIT, usedCores, groupCores(request)],
+    ];
+    for (const [quota, limit, used, requested] of checks) {
+      if (used + requested > limit) {
+        return armError(
+          409,
+          "ContainerGroupQuotaReached",
+          `Resource type 'Microsoft.ContainerInstance/containerGroups' container group quota '${quota}' exceeded in region '${location}'. Limit: '${limit}', Usage: '${used}' Requested: '${requested}'.`,
+        );
+      }
+    }
+    return undefined;
+  }
+
+  function listUsages(_request: StandinRequest, params: Record<string, string>): Reply {
+    const { usage, groups: usedGroups, cores: usedCores } = usagesIn(params.location);
+    // Usage items as the spec's UsageListResult defines them (containerInstance-2023-05-01.json, Location_ListUsage).
+    const item = (value: string, localizedValue: string, currentValue: number, limit: number) => ({
+      id: `/subscriptions/${subscriptionId}/providers/Microsoft.ContainerInstance/locations/${params.location}/usages/${value}`,
+      unit: "Count",
+      currentValue,
+      limit,
+      name: { value, localizedValue },
+    });
+    return {
+      status: 200,
+      body: {
+        value: [
+          item(
+            "ContainerGroups",
+            "Container Groups",
+            usedGroups,
+            usage.containerGroups?.limit ?? DEFAULT_REGION_LIMIT,
+          ),
+          item(
+            "StandardCores",
+            "Standard Cores",
+            usedCores,
+            usage.standardCores?.limit ?? DEFAULT_REGION_LIMIT,
+          ),
+        ],
+      },
     };
   }
 
@@ -533,23 +753,25 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     return group ? { status: 200, body: containerGroupJson(group, true) } : groupNotFound(params);
   }
 
-  function deleteContainerGroup(_request: StandinRequest, params: Record<string, string>): Reply {
+  /**
+   * Synchronous: 200 with the group's last body, no Azure-AsyncOperation or Location, and a list right after no
+   * longer shows it (recordings/2023-05-01/recording_containergroups_delete_test.json); 204 when absent (spec).
+   * While the delete listeners and `deletionDelayMs` run, readers see "Deleting" (not verified).
+   */
+  async function deleteContainerGroup(
+    _request: StandinRequest,
+    params: Record<string, string>,
+  ): Promise<Reply> {
     const group = existingGroup(params);
     if (!group) return { status: 204 };
-    const operation = startOperation(group.location);
+    const body = containerGroupJson(group, true);
     group.provisioningState = "Deleting";
     takeAgentOffline(group);
-    const finish = (): void => {
-      if (isCurrent(group)) groups.delete(groupKey(group.resourceGroup, group.name));
-      endOperation(operation, "Succeeded");
-    };
-    const finishAfterDelay = (): void => {
-      if (deletionDelayMs > 0) schedule(deletionDelayMs, finish);
-      else finish();
-    };
-    if (deleteListeners.length === 0) finishAfterDelay();
-    else void Promise.allSettled(deleteListeners.map((listener) => listener(group))).then(finishAfterDelay);
-    return { status: 202, headers: { "azure-asyncoperation": operationUrl(operation) } };
+    await Promise.allSettled(deleteListeners.map((listener) => listener(group)));
+    if (deletionDelayMs > 0)
+      await new Promise((resolve) => schedule(deletionDelayMs, () => resolve(undefined)));
+    if (isCurrent(group)) groups.delete(groupKey(group.resourceGroup, group.name));
+    return { status: 200, body };
   }
 
   function listContainerGroups(_request: StandinRequest, params: Record<string, string>): Reply {
@@ -587,18 +809,23 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     return { status: 200, body: { content } };
   }
 
+  /**
+   * ACI's operation body: `{id: <group id>, status, startTime, properties: {events}}`, no name or endTime, events
+   * of the container once it ended (recordings/2023-05-01/recording_containergroups_create_test.json, entries
+   * 2-11). `error` on Failed/Canceled follows ARM's async operation format (no failed operation was recorded).
+   */
   function getOperation(_request: StandinRequest, params: Record<string, string>): Reply {
     const operation = operations.get(params.operationId);
     if (!operation)
       return armError(404, "OperationNotFound", `Operation '${params.operationId}' was not found.`);
+    const ended = operation.status !== "Pending";
     return {
       status: 200,
       body: {
-        id: `/subscriptions/${subscriptionId}/providers/Microsoft.ContainerInstance/locations/${operation.location}/operations/${operation.id}`,
-        name: operation.id,
+        id: containerGroupId(operation.group),
         status: operation.status,
         startTime: operation.startTime,
-        endTime: operation.endTime,
+        properties: { events: ended ? (operation.group.containers[0]?.events ?? []) : [] },
         error: operation.error,
       },
     };
@@ -629,6 +856,37 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
       (candidate) => candidate.id.toLowerCase() === request.path.replace(/\/$/, "").toLowerCase(),
     );
     if (!subnet) return armError(404, "NotFound", `Resource ${request.path} not found.`);
+    return { status: 200, body: subnetJson(subnet) };
+  }
+
+  /** A virtual network made of the configured subnets under it; its location is theirs (see SubnetDefinition). */
+  function getVirtualNetwork(request: StandinRequest): Reply {
+    const id = request.path.replace(/\/$/, "");
+    const members = subnets.filter(
+      (subnet) => virtualNetworkOf(subnet.id).toLowerCase() === id.toLowerCase(),
+    );
+    if (members.length === 0) return armError(404, "ResourceNotFound", `Resource ${request.path} not found.`);
+    const networkId = virtualNetworkOf(members[0].id);
+    return {
+      status: 200,
+      body: {
+        name: networkId.split("/").pop(),
+        id: networkId,
+        etag: 'W/"00000000-0000-0000-0000-000000000000"',
+        type: "Microsoft.Network/virtualNetworks",
+        location: subnetLocation(members[0]),
+        properties: {
+          provisioningState: "Succeeded",
+          addressSpace: { addressPrefixes: ["10.0.0.0/16"] },
+          subnets: members.map(subnetJson),
+          virtualNetworkPeerings: [],
+          enableDdosProtection: false,
+        },
+      },
+    };
+  }
+
+  function subnetJson(subnet: SubnetDefinition): Record<string, unknown> {
     const name = subnet.id.split("/").pop() as string;
     const delegations =
       subnet.delegated === false
@@ -647,20 +905,20 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
             },
           ];
     return {
-      status: 200,
-      body: {
-        name,
-        id: subnet.id,
-        etag: 'W/"00000000-0000-0000-0000-000000000000"',
-        properties: {
-          provisioningState: "Succeeded",
-          addressPrefix: subnet.addressPrefix ?? "10.0.0.0/24",
-          delegations,
-          privateEndpointNetworkPolicies: "Disabled",
-          privateLinkServiceNetworkPolicies: "Enabled",
-        },
-        type: "Microsoft.Network/virtualNetworks/subnets",
+      name,
+      id: subnet.id,
+      etag: 'W/"00000000-0000-0000-0000-000000000000"',
+      properties: {
+        provisioningState: "Succeeded",
+        addressPrefix: subnet.addressPrefix ?? "10.0.0.0/24",
+        // Network's Subnet carries attached resources as {id} references.
+        natGateway: subnet.natGateway ? { id: subnet.natGateway } : undefined,
+        routeTable: subnet.routeTable ? { id: subnet.routeTable } : undefined,
+        delegations,
+        privateEndpointNetworkPolicies: "Disabled",
+        privateLinkServiceNetworkPolicies: "Enabled",
       },
+      type: "Microsoft.Network/virtualNetworks/subnets",
     };
   }
 
@@ -668,8 +926,53 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     return { status: 200, body: { value: permissions } };
   }
 
-  /** Token, subscription and throttling checks every ARM route shares. */
-  function arm(handler: RouteHandler): RouteHandler {
+  /**
+   * ACI's create or delete quota: sliding 5-minute and 1-hour windows. Every answer carries what is left as
+   * `x-ms-ratelimit-remaining-subscription-resource-requests-pt5m`/`-pt1h`, as recorded on PUT and DELETE
+   * (recordings/2023-05-01/recording_containergroups_create_test.json and …_delete_test.json). A refusal is
+   * 429 with Retry-After; its error code and message are not verified (no refusal was recorded).
+   */
+  function takeAciQuota(kind: AciQuotaKind, limits: AciRequestQuotas): Reply | Record<string, string> {
+    const now = performance.now();
+    const use = aciQuotaUse[kind].filter((at) => now - at < ONE_HOUR_MS);
+    aciQuotaUse[kind] = use;
+    const inFiveMinutes = use.filter((at) => now - at < FIVE_MINUTES_MS);
+    const per5Minutes = kind === "creates" ? limits.createsPer5Minutes : limits.deletesPer5Minutes;
+    const perHour = kind === "creates" ? limits.createsPerHour : limits.deletesPerHour;
+    if (inFiveMinutes.length >= per5Minutes || use.length >= perHour) {
+      quotaRefusals[kind] += 1;
+      const freedAt =
+        use.length >= perHour
+          ? use[use.length - perHour] + ONE_HOUR_MS
+          : inFiveMinutes[inFiveMinutes.length - per5Minutes] + FIVE_MINUTES_MS;
+      const seconds = Math.max(1, Math.ceil((freedAt - now) / 1000));
+      const operation = kind === "creates" ? "create or update" : "delete";
+      return armError(
+        429,
+        "TooManyRequests",
+        `The container group ${operation} requests of subscription '${subscriptionId}' exceeded the limit of ${per5Minutes} per 5 minutes and ${perHour} per hour. Please try again after '${seconds}' seconds.`,
+        {
+          "retry-after": String(seconds),
+          "x-ms-ratelimit-remaining-subscription-resource-requests-pt5m": String(
+            Math.max(0, per5Minutes - inFiveMinutes.length),
+          ),
+          "x-ms-ratelimit-remaining-subscription-resource-requests-pt1h": String(
+            Math.max(0, perHour - use.length),
+          ),
+        },
+      );
+    }
+    use.push(now);
+    return {
+      "x-ms-ratelimit-remaining-subscription-resource-requests-pt5m": String(
+        per5Minutes - inFiveMinutes.length - 1,
+      ),
+      "x-ms-ratelimit-remaining-subscription-resource-requests-pt1h": String(perHour - use.length),
+    };
+  }
+
+  /** Token, subscription and throttling checks every ARM route shares; `quota` adds ACI's create/delete quota. */
+  function arm(handler: RouteHandler, quota?: AciQuotaKind): RouteHandler {
     return async (request, params) => {
       const token = bearerToken(request);
       if (!token) {
@@ -705,7 +1008,7 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
           "The api-version query parameter (?api-version=) is required for all requests.",
         );
       }
-      if (!throttling) return handler(request, params);
+      if (!throttling) return withAciQuota(request, params);
       const kind = requestClass(request.method);
       const allowance = bucket(subscriptionId, kind, throttling).take();
       if (!allowance.taken) {
@@ -718,13 +1021,22 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
           { "retry-after": String(seconds) },
         );
       }
-      const reply = await handler(request, params);
+      const reply = await withAciQuota(request, params);
       reply.headers = {
         ...reply.headers,
         [`x-ms-ratelimit-remaining-subscription-${kind}`]: String(allowance.remaining),
       };
       return reply;
     };
+
+    async function withAciQuota(request: StandinRequest, params: Record<string, string>): Promise<Reply> {
+      if (!quota || !aciQuotas) return handler(request, params);
+      const taken = takeAciQuota(quota, aciQuotas);
+      if ("status" in taken) return taken as Reply;
+      const reply = await handler(request, params);
+      reply.headers = { ...reply.headers, ...taken };
+      return reply;
+    }
   }
 
   const server = await startStandinServer({
@@ -744,6 +1056,18 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
       {
         method: "GET",
         pattern:
+          "/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.Network/virtualNetworks/:vnet",
+        handle: arm(getVirtualNetwork),
+      },
+      {
+        method: "GET",
+        pattern:
+          "/subscriptions/:subscriptionId/providers/Microsoft.ContainerInstance/locations/:location/usages",
+        handle: arm(listUsages),
+      },
+      {
+        method: "GET",
+        pattern:
           "/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.Authorization/permissions",
         handle: arm(listPermissions),
       },
@@ -759,9 +1083,9 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
         pattern: "/subscriptions/:subscriptionId/providers/Microsoft.ContainerInstance/containerGroups",
         handle: arm(listContainerGroups),
       },
-      { method: "PUT", pattern: `${CONTAINER_GROUP}/:name`, handle: arm(putContainerGroup) },
+      { method: "PUT", pattern: `${CONTAINER_GROUP}/:name`, handle: arm(putContainerGroup, "creates") },
       { method: "GET", pattern: `${CONTAINER_GROUP}/:name`, handle: arm(getContainerGroup) },
-      { method: "DELETE", pattern: `${CONTAINER_GROUP}/:name`, handle: arm(deleteContainerGroup) },
+      { method: "DELETE", pattern: `${CONTAINER_GROUP}/:name`, handle: arm(deleteContainerGroup, "deletes") },
       {
         method: "GET",
         pattern: `${CONTAINER_GROUP}/:name/containers/:container/logs`,
@@ -785,6 +1109,7 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     requests: server.requests,
     resourceGroups,
     subnets,
+    regionUsage,
     behaviours,
     permissions,
     containerGroups: () => [...groups.values()],
@@ -815,6 +1140,7 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     },
     intercept: server.intercept,
     throttled,
+    quotaRefusals,
     async close() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();

@@ -138,7 +138,7 @@ describe("stand-in responses against the reference specifications", () => {
         created.headers.get("azure-asyncoperation")?.replace(standins.arm.url, "") ?? "",
         armToken,
       );
-      assert.ok(["InProgress", "Succeeded"].includes(operation.body.status as string));
+      assert.ok(["Pending", "Succeeded"].includes(operation.body.status as string));
     });
 
     it("answers GET with a ContainerGroup shaped like the Get_Succeeded example, secure values left out", async () => {

@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomUUID } from "node:crypto";
+import { createHash, generateKeyPairSync, randomUUID, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { FederatedCredential, TrustedIssuer } from "./entra";
 import { agentJson, jobRequestJson, poolJson, vssError, type AgentDetail } from "./devops-json";
@@ -138,6 +138,29 @@ function flag(value: string | undefined): boolean {
   return value?.toLowerCase() === "true";
 }
 
+interface SigningKeys {
+  privateKey: KeyObject;
+  publicKeyPem: string;
+}
+
+let sharedSigningKeys: SigningKeys | undefined;
+
+/**
+ * The key pair that signs OIDC tokens, generated once per process: an RSA-2048 key takes tens of milliseconds
+ * of blocking work, and a test run starts a stand-in for nearly every test. Each stand-in still has an issuer
+ * of its own (its organization id), and the Entra stand-in trusts a key for one issuer only.
+ */
+function oidcSigningKeys(): SigningKeys {
+  if (!sharedSigningKeys) {
+    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    sharedSigningKeys = {
+      privateKey,
+      publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
+    };
+  }
+  return sharedSigningKeys;
+}
+
 export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<DevOpsStandin> {
   const organization = options.organization ?? "myorg";
   const organizationId = randomUUID();
@@ -147,11 +170,11 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
   const serviceConnections = [...(options.serviceConnections ?? [])];
   const state = new AgentPoolState();
   for (const pool of options.pools ?? [{ name: "Default", id: 1 }]) state.addPool(pool.name, pool.id);
-  const signingKeys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const signingKeys = oidcSigningKeys();
   const signingKeyId = randomUUID();
   const oidcIssuer: TrustedIssuer = {
     issuer: `https://vstoken.dev.azure.com/${organizationId}`,
-    publicKeyPem: signingKeys.publicKey.export({ type: "spki", format: "pem" }).toString(),
+    publicKeyPem: signingKeys.publicKeyPem,
   };
   const issuedOidcTokens: IssuedOidcToken[] = [];
   const agentPackage = options.agentPackagePath ? readFileSync(options.agentPackagePath) : undefined;

@@ -188,6 +188,8 @@ export interface ArmStandin {
     state: Partial<ContainerState> & { state: string },
     lookup?: ContainerGroupLookup,
   ): void;
+  /** Ends a group's provisioning now, as its behaviour says, instead of after `provisioningDelayMs`. */
+  finishProvisioning(name: string, resourceGroup?: string): void;
   setLogs(name: string, text: string, lookup?: ContainerGroupLookup): void;
   appendLogs(name: string, text: string, lookup?: ContainerGroupLookup): void;
   /** Called for every accepted PUT of a new group. */
@@ -291,6 +293,7 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
   const groups = new Map<string, ContainerGroupRecord>();
   const operations = new Map<string, Operation>();
   const simulatedAgents = new Map<ContainerGroupRecord, SimulatedAgent>();
+  const pendingProvisioning = new Map<ContainerGroupRecord, () => void>();
   const createListeners: Array<(group: ContainerGroupRecord) => void> = [];
   const deleteListeners: Array<(group: ContainerGroupRecord) => Promise<void>> = [];
   const timers = new Set<NodeJS.Timeout>();
@@ -647,7 +650,15 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     groups.set(key, group);
     const operation = startOperation(group);
     const behaviour = behaviourFor(group);
-    schedule(provisioningDelayMs, () => completeProvisioning(group, behaviour, operation));
+    let provisioned = false;
+    const provision = (): void => {
+      if (provisioned) return;
+      provisioned = true;
+      pendingProvisioning.delete(group);
+      completeProvisioning(group, behaviour, operation);
+    };
+    pendingProvisioning.set(group, provision);
+    schedule(provisioningDelayMs, provision);
     if (!existed) for (const listener of createListeners) listener(group);
     // 201 with Azure-AsyncOperation only, no Location or Retry-After (recordings/2023-05-01/recording_containergroups_create_test.json, entry 1).
     return {
@@ -1123,6 +1134,12 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     setContainerState(name, state, where) {
       const { group, index } = lookup(name, where);
       setContainerState(group, index, state);
+    },
+    finishProvisioning(name, resourceGroup) {
+      const { group } = lookup(name, { resourceGroup });
+      const provision = pendingProvisioning.get(group);
+      if (!provision) throw new Error(`Container group ${name} is not provisioning`);
+      provision();
     },
     setLogs(name, text, where) {
       const { group, index } = lookup(name, where);

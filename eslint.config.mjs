@@ -1,5 +1,6 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import { layers } from "./eslint.layers.mjs";
 
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", "out/", "**/*.js", "**/*.mjs", ".cache/"] },
@@ -14,4 +15,5 @@ export default tseslint.config(
       "@typescript-eslint/no-floating-promises": "error",
     },
   },
+  ...layers,
 );

@@ -6,7 +6,7 @@ import {
   agentEnvironment,
   type AgentIdentity,
 } from "../../tasks/common/core/contract";
-import type { PoolAgent } from "../../tasks/common/clients/azureDevOps";
+import type { PoolAgent } from "../../tasks/common/core/ports";
 import { missingArmActions } from "../../tasks/common/providers/aci/armPermissions";
 import { statusOfGroup } from "../../tasks/common/providers/aci/aciProvider";
 import {

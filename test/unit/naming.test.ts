@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { agentNames, isValidAgentName, newLaunchId, parseAgentNamePrefix } from "../../tasks/common/core/naming";
+import {
+  agentNames,
+  isValidAgentName,
+  newLaunchId,
+  parseAgentNamePrefix,
+} from "../../tasks/common/core/naming";
 import { InputError } from "../../tasks/common/core/errors";
 
 describe("naming", () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as taskInternal from "azure-pipelines-task-lib/internal";
 import sinon from "sinon";
-import { readInputs } from "../../tasks/common/platform/pipeline";
+import { readInputs } from "../../tasks/common/platform/inputs";
 
 describe("reading task inputs", () => {
   afterEach(() => sinon.restore());
@@ -17,7 +17,7 @@ describe("reading task inputs", () => {
       return true;
     });
 
-    const raw = readInputs(["token", "agentPool"]);
+    const raw = readInputs([{ name: "token" }, { name: "agentPool" }]);
 
     sinon.restore();
     assert.deepEqual(raw, { token, agentPool: "Default" });

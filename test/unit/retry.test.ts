@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { isTransient, retryAfterMs, retryDelayMs, withRetries } from "../../tasks/common/core/retry";
+import { CancelledError } from "../../tasks/common/core/timing";
 
 const POLICY = { attempts: 4, baseDelayMs: 1, maxDelayMs: 20 };
+const NEVER = new AbortController().signal;
 
 function httpError(statusCode: number): Error {
   return Object.assign(new Error(`HTTP ${statusCode}`), { statusCode });
@@ -53,31 +55,59 @@ describe("retries", () => {
 
   it("retries transient failures up to the attempt limit, then gives up with the last error", async () => {
     let calls = 0;
-    const result = await withRetries(() => {
-      calls++;
-      return calls < 3 ? Promise.reject(httpError(503)) : Promise.resolve("ok");
-    }, POLICY);
+    const result = await withRetries(
+      () => {
+        calls++;
+        return calls < 3 ? Promise.reject(httpError(503)) : Promise.resolve("ok");
+      },
+      POLICY,
+      NEVER,
+    );
     assert.equal(result, "ok");
     assert.equal(calls, 3);
 
     calls = 0;
     await assert.rejects(
-      withRetries(() => {
-        calls++;
-        return Promise.reject(httpError(500));
-      }, POLICY),
+      withRetries(
+        () => {
+          calls++;
+          return Promise.reject(httpError(500));
+        },
+        POLICY,
+        NEVER,
+      ),
       { statusCode: 500 },
     );
     assert.equal(calls, 4);
   });
 
+  it("stops waiting for the next try when the task is cancelled", async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const retrying = withRetries(
+      () => {
+        calls++;
+        if (calls === 1) setImmediate(() => controller.abort());
+        return Promise.reject(Object.assign(httpError(429), { responseHeaders: { "retry-after": "3600" } }));
+      },
+      POLICY,
+      controller.signal,
+    );
+    await assert.rejects(retrying, CancelledError);
+    assert.equal(calls, 1);
+  });
+
   it("does not retry failures that would fail again", async () => {
     let calls = 0;
     await assert.rejects(
-      withRetries(() => {
-        calls++;
-        return Promise.reject(httpError(403));
-      }, POLICY),
+      withRetries(
+        () => {
+          calls++;
+          return Promise.reject(httpError(403));
+        },
+        POLICY,
+        NEVER,
+      ),
       { statusCode: 403 },
     );
     assert.equal(calls, 1);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { InputError } from "../../tasks/common/core/errors";
-import { parseStartInputs } from "../../tasks/common/inputs/start";
+import { parseStartInputs, type StartInputs } from "../../tasks/common/inputs/start";
 
 const SUBNET =
   "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/aci";
@@ -13,6 +13,11 @@ const ACI = {
   agentPool: "Private",
   runKey: "42",
 };
+
+function aciOf(inputs: StartInputs) {
+  assert.equal(inputs.provider, "aci");
+  return inputs.provider === "aci" ? inputs.aci : assert.fail("not aci");
+}
 
 function failsOn(input: string, raw: Record<string, string>, pattern: RegExp) {
   assert.throws(
@@ -35,7 +40,7 @@ describe("start task inputs", () => {
     assert.equal(inputs.onlineTimeoutMinutes, 10);
     assert.equal(inputs.maxLifetimeMinutes, 120);
     assert.equal(inputs.keepOnFailure, false);
-    assert.deepEqual(inputs.aci, {
+    assert.deepEqual(aciOf(inputs), {
       azureSubscription: "arm",
       resourceGroup: "agents-rg",
       location: undefined,
@@ -46,11 +51,11 @@ describe("start task inputs", () => {
       memoryGB: 2,
       osType: "Linux",
     });
-    assert.equal(inputs.docker, undefined);
+    assert.equal("docker" in inputs, false);
   });
 
   it("accepts a registry identity for an Azure Container Registry image", () => {
-    assert.equal(parseStartInputs({ ...ACI, registryIdentity: IDENTITY }).aci?.registryIdentity, IDENTITY);
+    assert.equal(aciOf(parseStartInputs({ ...ACI, registryIdentity: IDENTITY })).registryIdentity, IDENTITY);
   });
 
   it("reads the docker provider's inputs", () => {
@@ -61,12 +66,13 @@ describe("start task inputs", () => {
       runKey: "1",
       pullPolicy: "never",
     });
-    assert.deepEqual(inputs.docker, {
+    assert.equal(inputs.provider, "docker");
+    assert.deepEqual(inputs.provider === "docker" && inputs.docker, {
       dockerEndpoint: undefined,
       dockerNetwork: undefined,
       pullPolicy: "never",
     });
-    assert.equal(inputs.aci, undefined);
+    assert.equal("aci" in inputs, false);
   });
 
   it("rejects bad values, naming the input and the fix", () => {

@@ -6,31 +6,13 @@ import {
   type TaskAgent,
 } from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
 import { ENV } from "../core/contract";
+import type { Pool, PoolAccess, PoolAgent } from "../core/ports";
 import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../core/errors";
-import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../core/retry";
+import { withRetries, type RetryPolicy } from "../core/retry";
 
 /** The DistributedTask security namespace and its Manage bit: registering agents in a pool needs it. */
 const DISTRIBUTED_TASK_NAMESPACE = "101eae8c-1709-47f9-b228-0e476c35b3ba";
 const MANAGE_PERMISSION = 2;
-
-export interface Pool {
-  id: number;
-  name: string;
-}
-
-/** An agent of a pool, reduced to what the tasks decide on. */
-export interface PoolAgent {
-  id: number;
-  name: string;
-  online: boolean;
-  /** The job the agent runs now. */
-  currentJob?: { name: string; since?: Date };
-  /** The last job the agent finished. */
-  lastJob?: { name: string; result: string; finished?: Date };
-  createdOn?: Date;
-  /** Value of the run-key capability, when capabilities were asked for. */
-  runKey?: string;
-}
 
 const RESULT_NAMES: Record<number, string> = {
   [TaskResult.Succeeded]: "succeeded",
@@ -66,25 +48,27 @@ export function toPoolAgent(agent: TaskAgent): PoolAgent {
 }
 
 /** Agent pools and agents of one organization, reached with one token. */
-export class PoolClient {
+export class AzureDevOpsPools implements PoolAccess {
   private constructor(
     private readonly connection: azdev.WebApi,
     private readonly agents: ITaskAgentApi,
     private readonly collectionUrl: string,
     private readonly retryPolicy: RetryPolicy,
+    private readonly signal: AbortSignal,
   ) {}
 
   static async connect(
     collectionUrl: string,
     token: string,
-    retryPolicy: RetryPolicy = DEFAULT_RETRY_POLICY,
-  ): Promise<PoolClient> {
+    retryPolicy: RetryPolicy,
+    signal: AbortSignal,
+  ): Promise<AzureDevOpsPools> {
     // One retry layer, ours: the client's own retries skip 429 and Retry-After.
     const connection = new azdev.WebApi(collectionUrl, azdev.getHandlerFromToken(token), {
       allowRetries: false,
     });
-    const agents = await withRetries(() => connection.getTaskAgentApi(), retryPolicy);
-    return new PoolClient(connection, agents, collectionUrl, retryPolicy);
+    const agents = await withRetries(() => connection.getTaskAgentApi(), retryPolicy, signal);
+    return new AzureDevOpsPools(connection, agents, collectionUrl, retryPolicy, signal);
   }
 
   /** The pool by name; a clear error when it is missing or cannot take self-hosted agents. */
@@ -129,7 +113,7 @@ export class PoolClient {
     // Sent directly: the typed client resolves a 404 like a success, and "already gone" is worth telling apart.
     const url = `${this.baseUrl}/_apis/distributedtask/pools/${pool.id}/agents/${agentId}?api-version=7.1`;
     try {
-      const response = await withRetries(() => this.connection.rest.del(url), this.retryPolicy);
+      const response = await withRetries(() => this.connection.rest.del(url), this.retryPolicy, this.signal);
       return response.statusCode !== 404;
     } catch (error) {
       if (httpStatusOf(error) === 404) return false;
@@ -162,7 +146,7 @@ export class PoolClient {
 
   private async call<T>(action: string, request: () => Promise<T>): Promise<T> {
     try {
-      return await withRetries(request, this.retryPolicy);
+      return await withRetries(request, this.retryPolicy, this.signal);
     } catch (error) {
       throw this.explain(error, action);
     }

@@ -47,18 +47,26 @@ export function armScope(connection: AzureConnection): string {
  * Entra ID may throttle or fail for a moment like any service; a token request is safe to repeat. msal remembers
  * a throttled token request and refuses it for a while, so each retry asks through a fresh credential.
  */
-export function retryingCredential(create: () => TokenCredential, policy: RetryPolicy): TokenCredential {
+export function retryingCredential(
+  create: () => TokenCredential,
+  policy: RetryPolicy,
+  signal: AbortSignal,
+): TokenCredential {
   let credential = create();
   return {
     getToken: (scopes: string | string[], options?: GetTokenOptions) =>
-      withRetries(async () => {
-        try {
-          return await credential.getToken(scopes, options);
-        } catch (error) {
-          credential = create();
-          throw error;
-        }
-      }, policy),
+      withRetries(
+        async () => {
+          try {
+            return await credential.getToken(scopes, options);
+          } catch (error) {
+            credential = create();
+            throw error;
+          }
+        },
+        policy,
+        signal,
+      ),
   };
 }
 

@@ -57,3 +57,34 @@ export function describeStatus(status: ContainerStatus): string {
 export function samePool(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
+
+export interface Pool {
+  id: number;
+  name: string;
+}
+
+/** An agent of a pool, reduced to what the tasks decide on. */
+export interface PoolAgent {
+  id: number;
+  name: string;
+  online: boolean;
+  /** The job the agent runs now. */
+  currentJob?: { name: string; since?: Date };
+  /** The last job the agent finished. */
+  lastJob?: { name: string; result: string; finished?: Date };
+  createdOn?: Date;
+  /** Value of the run-key capability, when capabilities were asked for. */
+  runKey?: string;
+}
+
+/** The agent pool operations the tasks use; clients/azureDevOps implements it over the REST API. */
+export interface PoolAccess {
+  /** The pool by name; a clear error when it is missing or cannot take self-hosted agents. */
+  findPool(name: string): Promise<Pool>;
+  /** Fails when the token's identity cannot register and remove agents in the pool. */
+  checkCanManage(pool: Pool): Promise<void>;
+  /** All agents of the pool, with what they run and their capabilities, in one request. */
+  listAgents(pool: Pool): Promise<PoolAgent[]>;
+  /** Removes an agent registration; resolves false when it was already gone. */
+  deleteAgent(pool: Pool, agentId: number): Promise<boolean>;
+}

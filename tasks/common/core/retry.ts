@@ -64,20 +64,21 @@ export function retryDelayMs(
   return exponential / 2 + (random() * exponential) / 2;
 }
 
-/** Runs the operation, retrying transient failures within the policy; other failures are thrown at once. */
+/**
+ * Runs the operation, retrying transient failures within the policy; other failures are thrown at once. A wait
+ * between tries ends with a CancelledError when the signal fires.
+ */
 export async function withRetries<T>(
   operation: () => Promise<T>,
   policy: RetryPolicy,
-  signal?: AbortSignal,
+  signal: AbortSignal,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation();
     } catch (error) {
       if (attempt >= policy.attempts || !isTransient(error)) throw error;
-      const delay = retryDelayMs(policy, attempt, error);
-      if (signal) await sleep(delay, signal);
-      else await new Promise((resolve) => setTimeout(resolve, delay));
+      await sleep(retryDelayMs(policy, attempt, error), signal);
     }
   }
 }

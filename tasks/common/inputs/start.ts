@@ -19,15 +19,20 @@ import {
   parseSubnetId,
   type ImageReference,
 } from "./references";
-
-export const PROVIDERS = ["aci", "docker"] as const;
-export type ProviderName = (typeof PROVIDERS)[number];
-export const PULL_POLICIES = ["always", "ifNotPresent", "never"] as const;
-export type PullPolicy = (typeof PULL_POLICIES)[number];
+import {
+  OS_TYPES,
+  PROVIDERS,
+  PULL_POLICIES,
+  parseResourceGroup,
+  type OsType,
+  type PullPolicy,
+} from "./providers";
 
 /** Everything the start task's inputs say, checked; connections are resolved by the caller. */
-export interface StartInputs {
-  provider: ProviderName;
+export type StartInputs = StartCommonInputs &
+  ({ provider: "aci"; aci: AciStartInputs } | { provider: "docker"; docker: DockerStartInputs });
+
+interface StartCommonInputs {
   image: ImageReference;
   registryConnection?: string;
   agentPool: string;
@@ -39,22 +44,24 @@ export interface StartInputs {
   onlineTimeoutMinutes: number;
   maxLifetimeMinutes: number;
   keepOnFailure: boolean;
-  aci?: {
-    azureSubscription: string;
-    resourceGroup: string;
-    location?: string;
-    subnetId?: string;
-    dnsServers: string[];
-    registryIdentity?: string;
-    cpu: number;
-    memoryGB: number;
-    osType: "Linux" | "Windows";
-  };
-  docker?: {
-    dockerEndpoint?: string;
-    dockerNetwork?: string;
-    pullPolicy: PullPolicy;
-  };
+}
+
+interface AciStartInputs {
+  azureSubscription: string;
+  resourceGroup: string;
+  location?: string;
+  subnetId?: string;
+  dnsServers: string[];
+  registryIdentity?: string;
+  cpu: number;
+  memoryGB: number;
+  osType: OsType;
+}
+
+interface DockerStartInputs {
+  dockerEndpoint?: string;
+  dockerNetwork?: string;
+  pullPolicy: PullPolicy;
 }
 
 /** ACI limits for one container group in most regions. */
@@ -66,8 +73,7 @@ export const MAX_AGENTS = 50;
 
 export function parseStartInputs(raw: RawInputs): StartInputs {
   const provider = parseChoice("provider", optional(raw, "provider") ?? "aci", PROVIDERS);
-  const inputs: StartInputs = {
-    provider,
+  const common: StartCommonInputs = {
     image: parseImage(
       required(raw, "image", "the agent image, such as myregistry.azurecr.io/ephemeral-agent:1"),
     ),
@@ -92,22 +98,21 @@ export function parseStartInputs(raw: RawInputs): StartInputs {
     }),
     keepOnFailure: parseBoolean("keepOnFailure", raw.keepOnFailure, false),
   };
-  if (inputs.maxLifetimeMinutes <= inputs.onlineTimeoutMinutes) {
+  if (common.maxLifetimeMinutes <= common.onlineTimeoutMinutes) {
     throw new InputError(
       "maxLifetimeMinutes",
-      `${inputs.maxLifetimeMinutes} leaves no time for a job after an online timeout of ${inputs.onlineTimeoutMinutes} minutes: make it longer than onlineTimeoutMinutes.`,
+      `${common.maxLifetimeMinutes} leaves no time for a job after an online timeout of ${common.onlineTimeoutMinutes} minutes: make it longer than onlineTimeoutMinutes.`,
     );
   }
-  if (provider === "aci") {
-    inputs.aci = parseAciInputs(raw);
-    if (inputs.aci.registryIdentity) parseRegistryIdentity(inputs.aci.registryIdentity, inputs.image);
-  } else inputs.docker = parseDockerInputs(raw);
-  return inputs;
+  if (provider === "docker") return { ...common, provider, docker: parseDockerInputs(raw) };
+  const aci = parseAciInputs(raw);
+  if (aci.registryIdentity) parseRegistryIdentity(aci.registryIdentity, common.image);
+  return { ...common, provider, aci };
 }
 
-function parseAciInputs(raw: RawInputs): NonNullable<StartInputs["aci"]> {
+function parseAciInputs(raw: RawInputs): AciStartInputs {
   const subnetId = optional(raw, "subnetId");
-  const osType = parseChoice("osType", optional(raw, "osType") ?? "Linux", ["Linux", "Windows"] as const);
+  const osType = parseChoice("osType", optional(raw, "osType") ?? "Linux", OS_TYPES);
   if (subnetId && osType === "Windows") {
     throw new InputError(
       "osType",
@@ -136,22 +141,10 @@ function parseAciInputs(raw: RawInputs): NonNullable<StartInputs["aci"]> {
   };
 }
 
-function parseDockerInputs(raw: RawInputs): NonNullable<StartInputs["docker"]> {
+function parseDockerInputs(raw: RawInputs): DockerStartInputs {
   return {
     dockerEndpoint: optional(raw, "dockerEndpoint"),
     dockerNetwork: optional(raw, "dockerNetwork"),
     pullPolicy: parseChoice("pullPolicy", optional(raw, "pullPolicy") ?? "ifNotPresent", PULL_POLICIES),
   };
-}
-
-const RESOURCE_GROUP = /^[-\w.()]{1,89}[-\w()]$|^[-\w()]$/u;
-
-export function parseResourceGroup(value: string): string {
-  if (!RESOURCE_GROUP.test(value)) {
-    throw new InputError(
-      "resourceGroup",
-      `'${value}' is not a resource group name: use up to 90 letters, digits, '-', '_', '.', '(' or ')', not ending with '.'.`,
-    );
-  }
-  return value;
 }

@@ -11,10 +11,15 @@ import {
   type RawInputs,
 } from "./parse";
 import { isValidAgentName, parseAgentNamePrefix } from "../core/naming";
-import { PROVIDERS, parseResourceGroup, type ProviderName } from "./start";
+import { PROVIDERS, parseResourceGroup } from "./providers";
 
-export interface TeardownInputs {
-  provider: ProviderName;
+export type TeardownInputs = TeardownCommonInputs &
+  (
+    | { provider: "aci"; aci: { azureSubscription: string; resourceGroup: string } }
+    | { provider: "docker"; docker: { dockerEndpoint?: string } }
+  );
+
+interface TeardownCommonInputs {
   agentPool: string;
   runKey: string;
   agentNames: string[];
@@ -24,8 +29,6 @@ export interface TeardownInputs {
   gracePeriodSeconds: number;
   showLogs: boolean;
   sweepOlderThanMinutes: number;
-  aci?: { azureSubscription: string; resourceGroup: string };
-  docker?: { dockerEndpoint?: string };
 }
 
 export function parseTeardownInputs(raw: RawInputs): TeardownInputs {
@@ -38,8 +41,7 @@ export function parseTeardownInputs(raw: RawInputs): TeardownInputs {
       `'${invalid}' is not an agent name this extension makes: pass the start task's agentNames output, or leave it empty to find the agents by run key.`,
     );
   }
-  return {
-    provider,
+  const common: TeardownCommonInputs = {
     agentPool: required(raw, "agentPool", "the agent pool the start task used"),
     runKey: parseRunKey(required(raw, "runKey", "the start task's run key, such as $(Build.BuildId)")),
     agentNames,
@@ -62,19 +64,17 @@ export function parseTeardownInputs(raw: RawInputs): TeardownInputs {
         max: 365 * 24 * 60,
       },
     ),
-    aci:
-      provider === "aci"
-        ? {
-            azureSubscription: required(
-              raw,
-              "azureSubscription",
-              "the Azure Resource Manager service connection the start task used",
-            ),
-            resourceGroup: parseResourceGroup(
-              required(raw, "resourceGroup", "the resource group the start task used"),
-            ),
-          }
-        : undefined,
-    docker: provider === "docker" ? { dockerEndpoint: optional(raw, "dockerEndpoint") } : undefined,
   };
+  if (provider === "docker") {
+    return { ...common, provider, docker: { dockerEndpoint: optional(raw, "dockerEndpoint") } };
+  }
+  const azureSubscription = required(
+    raw,
+    "azureSubscription",
+    "the Azure Resource Manager service connection the start task used",
+  );
+  const resourceGroup = parseResourceGroup(
+    required(raw, "resourceGroup", "the resource group the start task used"),
+  );
+  return { ...common, provider, aci: { azureSubscription, resourceGroup } };
 }

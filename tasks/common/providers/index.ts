@@ -1,63 +1,24 @@
-import * as pipeline from "../platform/pipeline";
-import { checkRegistryMatches, type ImageReference } from "../inputs/references";
-import type { ProviderName, PullPolicy } from "../inputs/start";
-import { AciProvider } from "./aci/aciProvider";
-import { DockerProvider } from "./docker/dockerProvider";
 import type { AgentProvider } from "../core/ports";
+import type { AciSettings } from "./aci/aciProvider";
+import type { DockerSettings } from "./docker/dockerProvider";
 
-/** The inputs that choose and configure a provider, shared by both tasks. */
-export interface ProviderInputs {
-  provider: ProviderName;
-  image?: ImageReference;
-  registryConnection?: string;
-  aci?: {
-    azureSubscription: string;
-    resourceGroup: string;
-    location?: string;
-    subnetId?: string;
-    dnsServers?: string[];
-    registryIdentity?: string;
-    cpu?: number;
-    memoryGB?: number;
-    osType?: "Linux" | "Windows";
-  };
-  docker?: { dockerEndpoint?: string; dockerNetwork?: string; pullPolicy?: PullPolicy };
-}
+/** A provider's settings with every service connection resolved to plain values. */
+export type ProviderSettings =
+  { provider: "aci"; aci: AciSettings } | { provider: "docker"; docker: DockerSettings };
 
-/** Resolves the service connections the inputs name and makes the provider. */
-export function createProvider(inputs: ProviderInputs, tuning: pipeline.Tuning): AgentProvider {
-  const registry = inputs.registryConnection
-    ? pipeline.readRegistryConnection(inputs.registryConnection)
-    : undefined;
-  if (registry && inputs.image) checkRegistryMatches(inputs.image, registry.server);
-  if (inputs.provider === "docker") {
-    const docker = inputs.docker ?? {};
-    return new DockerProvider({
-      connection: pipeline.readDockerConnection(docker.dockerEndpoint),
-      network: docker.dockerNetwork,
-      pullPolicy: docker.pullPolicy ?? "ifNotPresent",
-      image: inputs.image?.reference,
-      registry,
-    });
+/**
+ * Makes the provider. Each implementation is loaded only when chosen: the Docker client's dependencies
+ * (gRPC, protobuf, ssh2) are not compiled on the aci path, nor the Azure SDK on the docker path.
+ */
+export async function createProvider(settings: ProviderSettings): Promise<AgentProvider> {
+  switch (settings.provider) {
+    case "aci": {
+      const { AciProvider } = await import("./aci/aciProvider");
+      return new AciProvider(settings.aci);
+    }
+    case "docker": {
+      const { DockerProvider } = await import("./docker/dockerProvider");
+      return new DockerProvider(settings.docker);
+    }
   }
-  const aci = inputs.aci!;
-  const registryIdentity = aci.registryIdentity;
-  return new AciProvider({
-    connection: pipeline.readAzureConnection(aci.azureSubscription),
-    resourceGroup: aci.resourceGroup,
-    location: aci.location,
-    subnetId: aci.subnetId,
-    dnsServers: aci.dnsServers ?? [],
-    cpu: aci.cpu ?? 1,
-    memoryGB: aci.memoryGB ?? 2,
-    osType: aci.osType ?? "Linux",
-    registry:
-      registry ??
-      (registryIdentity && inputs.image
-        ? { server: inputs.image.registry, identityId: registryIdentity }
-        : undefined),
-    registryIdentity,
-    pollIntervalMs: tuning.pollIntervalMs,
-    retryPolicy: tuning.retryPolicy,
-  });
 }

@@ -1,9 +1,16 @@
 import { agentEnvironment, demandFor, type AgentIdentity } from "../core/contract";
-import type { Pool, PoolAgent, PoolClient } from "../clients/azureDevOps";
 import { UserError, errorMessage } from "../core/errors";
 import { formatDuration, type Log } from "../core/log";
 import { agentNames } from "../core/naming";
-import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "../core/ports";
+import {
+  describeStatus,
+  isFinished,
+  type AgentProvider,
+  type Pool,
+  type PoolAccess,
+  type PoolAgent,
+  type ContainerStatus,
+} from "../core/ports";
 import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "../core/timing";
 
 export interface StartOptions {
@@ -24,7 +31,7 @@ export interface StartOptions {
 
 export interface StartContext {
   provider: AgentProvider;
-  pools: Pick<PoolClient, "findPool" | "checkCanManage" | "listAgents" | "deleteAgent">;
+  pools: Pick<PoolAccess, "findPool" | "checkCanManage" | "listAgents" | "deleteAgent">;
   log: Log;
   signal: AbortSignal;
   clock: Clock;

@@ -1,6 +1,5 @@
 import type { AgentIdentity } from "../core/contract";
-import type { PoolAgent } from "../clients/azureDevOps";
-import { isFinished, type ContainerStatus } from "../core/ports";
+import { isFinished, type ContainerStatus, type PoolAgent } from "../core/ports";
 
 /** Wait for an agent while it runs a job, unless its container is gone (the job cannot finish then). */
 export function shouldAwait(agent: PoolAgent | undefined, container: ContainerStatus | undefined): boolean {

@@ -1,8 +1,15 @@
 import type { AgentIdentity } from "../core/contract";
-import type { Pool, PoolAgent, PoolClient } from "../clients/azureDevOps";
 import { errorMessage } from "../core/errors";
 import { formatDuration, type Log } from "../core/log";
-import { describeStatus, isFinished, type AgentProvider, type ContainerStatus } from "../core/ports";
+import {
+  describeStatus,
+  isFinished,
+  type AgentProvider,
+  type Pool,
+  type PoolAccess,
+  type PoolAgent,
+  type ContainerStatus,
+} from "../core/ports";
 import {
   isEphemeralAgentName,
   maySweepContainer,
@@ -31,7 +38,7 @@ export interface TeardownOptions {
 
 export interface TeardownContext {
   provider: AgentProvider;
-  pools: Pick<PoolClient, "findPool" | "listAgents" | "deleteAgent">;
+  pools: Pick<PoolAccess, "findPool" | "listAgents" | "deleteAgent">;
   log: Log;
   signal: AbortSignal;
   clock: Clock;

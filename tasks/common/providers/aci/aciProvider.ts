@@ -1,10 +1,14 @@
-import { ContainerInstanceManagementClient, type ContainerGroup } from "@azure/arm-containerinstance";
+import {
+  ContainerInstanceManagementClient,
+  type ContainerGroup,
+  type EnvironmentVariable,
+} from "@azure/arm-containerinstance";
 import { createPipelineRequest } from "@azure/core-rest-pipeline";
 import { armScope, createCredential, retryingCredential, type AzureConnection } from "../../clients/entra";
-import { identityFromTags, tagsFor } from "../../core/contract";
+import { ENV, identityFromTags, tagsFor } from "../../core/contract";
 import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../../core/errors";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../../core/retry";
-import { missingArmActions } from "./armPermissions";
+import { missingArmActions, type ArmPermission } from "./armPermissions";
 import {
   samePool,
   type AgentContainerSpec,
@@ -32,6 +36,8 @@ export interface AciSettings {
   /** How often a long-running delete is polled. */
   pollIntervalMs?: number;
   retryPolicy?: RetryPolicy;
+  /** Ends waits between retries when the task is cancelled. */
+  signal: AbortSignal;
 }
 
 /** The one container in each container group. */
@@ -57,7 +63,7 @@ export class AciProvider implements AgentProvider {
   constructor(private readonly settings: AciSettings) {
     const connection = settings.connection;
     const retry = settings.retryPolicy ?? DEFAULT_RETRY_POLICY;
-    const credential = retryingCredential(() => createCredential(connection), retry);
+    const credential = retryingCredential(() => createCredential(connection), retry, settings.signal);
     // The SDK retries throttling (honouring Retry-After), server errors and dropped connections itself.
     this.client = new ContainerInstanceManagementClient(credential, connection.subscriptionId, {
       endpoint: connection.armUrl,
@@ -77,14 +83,18 @@ export class AciProvider implements AgentProvider {
   }
 
   async prepare(): Promise<void> {
-    const resourceGroup = await this.armGet(this.resourceGroupPath(), RESOURCE_GROUP_API, {
-      notFound: () =>
-        new InputError(
-          "resourceGroup",
-          `resource group '${this.settings.resourceGroup}' does not exist in subscription ${this.settings.connection.subscriptionId}: create it or pick an existing one.`,
-        ),
-    });
-    this.location ??= String(resourceGroup.location);
+    const resourceGroup = await this.armGet<{ location?: string }>(
+      this.resourceGroupPath(),
+      RESOURCE_GROUP_API,
+      {
+        notFound: () =>
+          new InputError(
+            "resourceGroup",
+            `resource group '${this.settings.resourceGroup}' does not exist in subscription ${this.settings.connection.subscriptionId}: create it or pick an existing one.`,
+          ),
+      },
+    );
+    this.location ??= resourceGroup.location;
     await this.checkPermissions(
       this.resourceGroupPath(),
       REQUIRED_ACTIONS,
@@ -95,11 +105,10 @@ export class AciProvider implements AgentProvider {
 
   async create(spec: AgentContainerSpec): Promise<void> {
     const name = spec.identity.name;
-    const environmentVariables = Object.entries(spec.environment).map(([variable, value]) => ({
-      name: variable,
-      value,
-    }));
-    environmentVariables.push({ name: "AZP_TOKEN", secureValue: spec.token } as never);
+    const environmentVariables: EnvironmentVariable[] = [
+      ...Object.entries(spec.environment).map(([variable, value]) => ({ name: variable, value })),
+      { name: ENV.token, secureValue: spec.token },
+    ];
     const group: ContainerGroup = {
       location: this.location,
       tags: tagsFor(spec.identity),
@@ -211,17 +220,16 @@ export class AciProvider implements AgentProvider {
   }
 
   private async checkSubnet(subnetId: string): Promise<void> {
-    const subnet = await this.armGet(subnetId, NETWORK_API, {
+    const subnet = await this.armGet<{
+      properties?: { delegations?: { properties?: { serviceName?: string } }[] };
+    }>(subnetId, NETWORK_API, {
       notFound: () =>
         new InputError(
           "subnetId",
           `subnet ${subnetId} does not exist: copy the subnet's resource ID from its Properties page.`,
         ),
     });
-    const properties = (subnet.properties ?? {}) as {
-      delegations?: { properties?: { serviceName?: string } }[];
-    };
-    const delegated = (properties.delegations ?? []).some(
+    const delegated = (subnet.properties?.delegations ?? []).some(
       (delegation) => delegation.properties?.serviceName === ACI_DELEGATION,
     );
     if (!delegated) {
@@ -238,7 +246,7 @@ export class AciProvider implements AgentProvider {
     actions: readonly string[],
     scopeName: string,
   ): Promise<void> {
-    const answer = await this.armGet(
+    const answer = await this.armGet<{ value?: ArmPermission[] }>(
       `${scope}/providers/Microsoft.Authorization/permissions`,
       AUTHORIZATION_API,
       {
@@ -246,7 +254,7 @@ export class AciProvider implements AgentProvider {
           new UserError(`Cannot read the permissions of the service connection on ${scopeName}.`),
       },
     );
-    const missing = missingArmActions((answer.value ?? []) as never, actions);
+    const missing = missingArmActions(answer.value ?? [], actions);
     if (missing.length) {
       throw new AccessError(
         `The service connection's identity lacks ${missing.join(", ")} on ${scopeName}: grant it a role with these actions there (Contributor, or for a subnet Network Contributor).`,
@@ -258,11 +266,11 @@ export class AciProvider implements AgentProvider {
     return `/subscriptions/${this.settings.connection.subscriptionId}/resourceGroups/${this.settings.resourceGroup}`;
   }
 
-  private async armGet(
+  private async armGet<T extends object>(
     path: string,
     apiVersion: string,
     on: { notFound: () => Error },
-  ): Promise<Record<string, unknown>> {
+  ): Promise<T> {
     const url = new URL(path.replace(/^\/+/, ""), this.settings.connection.armUrl.replace(/\/*$/, "/"));
     url.searchParams.set("api-version", apiVersion);
     const response = await this.client
@@ -273,7 +281,7 @@ export class AciProvider implements AgentProvider {
     if (response.status === 404) throw on.notFound();
     if (response.status >= 400)
       throw this.explain({ statusCode: response.status, message: response.bodyAsText }, `read ${path}`);
-    return JSON.parse(response.bodyAsText ?? "{}") as Record<string, unknown>;
+    return JSON.parse(response.bodyAsText ?? "{}") as T;
   }
 
   /** Turns an ARM failure into an error that says who lacks what, without echoing request bodies. */

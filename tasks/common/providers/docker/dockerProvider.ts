@@ -5,7 +5,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { ENV, TAG, identityFromTags, tagsFor } from "../../core/contract";
 import { InputError, UserError, errorMessage, httpStatusOf } from "../../core/errors";
-import type { PullPolicy } from "../../inputs/start";
+import type { PullPolicy } from "../../inputs/providers";
 import { demultiplexLogs, tokenArchive } from "./dockerWire";
 import {
   samePool,

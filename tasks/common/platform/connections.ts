@@ -1,45 +1,8 @@
-/** Everything that reads from or writes to the agent through azure-pipelines-task-lib. */
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import * as taskInternal from "azure-pipelines-task-lib/internal";
+/** Service connections and the job's own access token, as the agent hands them to tasks. */
 import * as tl from "azure-pipelines-task-lib/task";
 import type { AzureAuthentication, AzureConnection } from "../clients/entra";
 import { InputError } from "../core/errors";
-import type { RawInputs } from "../inputs/parse";
-import type { Log } from "../core/log";
 import type { DockerConnection } from "../providers/docker/dockerProvider";
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../core/retry";
-
-/** task.json names of inputs that YAML knows by an alias; the agent passes inputs by their names. */
-const NAMES_OF_ALIASES: Readonly<Record<string, string>> = { azureSubscription: "connectedServiceNameARM" };
-
-/** Inputs that may hold a secret, such as a personal access token typed in without a secret variable. */
-const SECRET_INPUTS: ReadonlySet<string> = new Set(["token"]);
-
-/** The raw values of the inputs, keyed by their YAML names; never throws, so that validation happens in one place. */
-export function readInputs(names: readonly string[]): RawInputs {
-  return Object.fromEntries(names.map((name) => [name, readInput(NAMES_OF_ALIASES[name] ?? name)]));
-}
-
-/**
- * tl.getInput writes every value it returns to the debug log, before the task could register it as a
- * secret; secret inputs are read from task-lib's store directly, as tl.getInput does, without that line.
- */
-function readInput(name: string): string | undefined {
-  if (!SECRET_INPUTS.has(name)) return tl.getInput(name, false);
-  return taskInternal._vault.retrieveSecret(`INPUT_${taskInternal._getVariableKey(name)}`);
-}
-
-export const pipelineLog: Log = {
-  info: (message) => console.log(message),
-  warn: (message) => tl.warning(message),
-  group: (title, lines) => {
-    console.log(`##[group]${title}`);
-    console.log(lines);
-    console.log("##[endgroup]");
-  },
-};
 
 /**
  * A service connection's authorization parameters. Read from the whole authorization object because
@@ -56,7 +19,7 @@ function authorization(id: string): { scheme?: string; parameter: (key: string) 
 }
 
 /** Registers a value for masking; the agent masks line by line, so a PEM is registered a line at a time. */
-function secret(value: string | undefined): string | undefined {
+function secret<T extends string | undefined>(value: T): T {
   for (const line of (value ?? "").split(/\r?\n/)) {
     if (line.trim().length >= 8 && !line.startsWith("-----")) tl.setSecret(line.trim());
   }
@@ -78,7 +41,7 @@ export function registrationToken(given: string | undefined): string {
       "is empty and the job's access token is not available: give a personal access token, or allow scripts to access the OAuth token for this job.",
     );
   }
-  return secret(token)!;
+  return secret(token);
 }
 
 /** An Azure Resource Manager service connection, as the agent hands it to tasks. */
@@ -169,44 +132,4 @@ export function readDockerConnection(id: string | undefined): DockerConnection {
       "the Docker host connection has no server URL: set it to tcp://<host>:2376.",
     );
   return { kind: "remote", url, ca: param("cacert"), cert: param("cert"), key: secret(param("key")) };
-}
-
-/** Fires when the agent cancels the task (SIGINT, then SIGTERM). */
-export function cancellationSignal(log: Log): AbortSignal {
-  const controller = new AbortController();
-  const cancel = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) return;
-    log.warn(`Received ${signal}: cancelling and removing what this task created.`);
-    controller.abort();
-  };
-  process.on("SIGINT", cancel);
-  process.on("SIGTERM", cancel);
-  return controller.signal;
-}
-
-/** Attaches a markdown job summary to the run. */
-export function uploadSummary(name: string, markdown: string): void {
-  const directory = tl.getVariable("Agent.TempDirectory") ?? os.tmpdir();
-  const file = path.join(directory, `${name}-${process.pid}.md`);
-  fs.writeFileSync(file, markdown);
-  tl.uploadSummary(file);
-}
-
-export interface Tuning {
-  pollIntervalMs: number;
-  retryPolicy: RetryPolicy;
-}
-
-function positiveNumber(variable: string): number | undefined {
-  const value = Number(process.env[variable]);
-  return Number.isFinite(value) && value > 0 ? value : undefined;
-}
-
-/** Polling and retry timing; the environment may shorten it so that tests need not wait seconds per round. */
-export function tuning(defaultPollIntervalMs: number): Tuning {
-  const baseDelayMs = positiveNumber("EPHEMERAL_AGENT_RETRY_BASE_MS") ?? DEFAULT_RETRY_POLICY.baseDelayMs;
-  return {
-    pollIntervalMs: positiveNumber("EPHEMERAL_AGENT_POLL_INTERVAL_MS") ?? defaultPollIntervalMs,
-    retryPolicy: { attempts: DEFAULT_RETRY_POLICY.attempts, baseDelayMs, maxDelayMs: baseDelayMs * 30 },
-  };
 }

@@ -1,0 +1,49 @@
+import type { ProviderInputs } from "../inputs/providers";
+import { checkRegistryMatches } from "../inputs/references";
+import type { ProviderSettings } from "../providers";
+import { readAzureConnection, readDockerConnection, readRegistryConnection } from "./connections";
+import type { Tuning } from "./tuning";
+
+/** Resolves the service connections the inputs name into the provider's settings. */
+export function resolveProviderSettings(
+  inputs: ProviderInputs,
+  tuning: Tuning,
+  signal: AbortSignal,
+): ProviderSettings {
+  const registry = inputs.registryConnection ? readRegistryConnection(inputs.registryConnection) : undefined;
+  if (registry && inputs.image) checkRegistryMatches(inputs.image, registry.server);
+  if (inputs.provider === "docker") {
+    return {
+      provider: "docker",
+      docker: {
+        connection: readDockerConnection(inputs.docker.dockerEndpoint),
+        network: inputs.docker.dockerNetwork,
+        pullPolicy: inputs.docker.pullPolicy ?? "ifNotPresent",
+        image: inputs.image?.reference,
+        registry,
+      },
+    };
+  }
+  const { aci, image } = inputs;
+  const registryIdentity = aci.registryIdentity;
+  return {
+    provider: "aci",
+    aci: {
+      connection: readAzureConnection(aci.azureSubscription),
+      resourceGroup: aci.resourceGroup,
+      location: aci.location,
+      subnetId: aci.subnetId,
+      dnsServers: aci.dnsServers ?? [],
+      cpu: aci.cpu ?? 1,
+      memoryGB: aci.memoryGB ?? 2,
+      osType: aci.osType ?? "Linux",
+      registry:
+        registry ??
+        (registryIdentity && image ? { server: image.registry, identityId: registryIdentity } : undefined),
+      registryIdentity,
+      pollIntervalMs: tuning.pollIntervalMs,
+      retryPolicy: tuning.retryPolicy,
+      signal,
+    },
+  };
+}

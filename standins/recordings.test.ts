@@ -73,7 +73,7 @@ function assertEventsStartWith(actual: string[], recorded: string[], where: stri
   assert.deepEqual(
     actual.slice(0, recorded.length),
     recorded,
-    `${where}: events ${actual} begin with ${recorded}`,
+    `${where}: events ${actual.join(",")} begin with ${recorded.join(",")}`,
   );
 }
 

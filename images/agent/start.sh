@@ -9,9 +9,14 @@ set -euo pipefail
 readonly agent_dir=/azp/agent
 readonly default_token_file=/azp/.token
 readonly private_token_file=/azp/.agent-token
+readonly curl_auth_file=/azp/.curl-auth
 readonly unregister_attempts=3
 readonly unregister_retry_seconds=5
-readonly stop_grace_seconds=20
+readonly unregister_attempt_limit_seconds=15
+# The listener waits up to 30 s for its running job to cancel after SIGTERM
+# (Constants.Agent.ExitOnUnloadTimeout, used by Agent_Unloading in src/Agent.Listener/Agent.cs,
+# microsoft/azure-pipelines-agent); the margin lets it close its session afterwards.
+readonly stop_grace_seconds=35
 
 log() { printf '%s\n' "$*"; }
 fail() {
@@ -57,20 +62,21 @@ export VSO_AGENT_IGNORE="${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}AZP_URL,AZP_TOKE
 
 # --- Stopping: signals, lifetime, unregistering ---------------------------------------------------
 
-agent_pid=""
+# The process group of the step running now: the package download, config.sh or the agent itself.
+step_pid=""
 lifetime_timer_pid=""
 stop_timer_pid=""
 stop_reason=""
 stop_exit_code=0
 
-# Ends the agent's whole process group (run.sh, the listener, the job's processes): first politely,
-# then, after a grace period, for good.
-stop_agent() {
-  [[ -n "$agent_pid" ]] || return 0
-  kill -TERM -- "-$agent_pid" 2>/dev/null || return 0
+# Ends the running step's whole process group (for the agent: run.sh, the listener and the job's
+# processes): first politely, then, after a grace period, for good.
+stop_step() {
+  [[ -n "$step_pid" ]] || return 0
+  kill -TERM -- "-$step_pid" 2>/dev/null || return 0
   (
     sleep "$stop_grace_seconds"
-    kill -KILL -- "-$agent_pid" 2>/dev/null
+    kill -KILL -- "-$step_pid" 2>/dev/null
   ) &
   stop_timer_pid=$!
 }
@@ -80,14 +86,18 @@ request_stop() {
   stop_reason=$1
   stop_exit_code=$2
   log "$stop_reason: stopping the agent"
-  stop_agent
+  stop_step
 }
 
+# The token reaches config.sh in VSTS_AGENT_INPUT_TOKEN, the agent's environment form of --token
+# (src/Agent.Listener/CommandSettings.cs reads VSTS_AGENT_INPUT_* and removes them from its environment),
+# so it is on no command line, where every process in the container could read it.
 unregister_agent() {
   [[ -e "$agent_dir/.agent" ]] || return 0
   local attempt
   for ((attempt = 1; attempt <= unregister_attempts; attempt++)); do
-    if (cd "$agent_dir" && ./config.sh remove --unattended --auth PAT --token "$(<"$private_token_file")"); then
+    if (cd "$agent_dir" && VSTS_AGENT_INPUT_TOKEN="$(<"$private_token_file")" \
+      timeout "$unregister_attempt_limit_seconds" ./config.sh remove --unattended --auth PAT); then
       log "agent $agent_name unregistered"
       return 0
     fi
@@ -104,6 +114,7 @@ on_exit() {
   for timer_pid in "$lifetime_timer_pid" "$stop_timer_pid"; do
     if [[ -n "$timer_pid" ]]; then kill "$timer_pid" 2>/dev/null || true; fi
   done
+  rm -f "$curl_auth_file"
   unregister_agent || true
 }
 
@@ -128,32 +139,85 @@ exit_if_stop_requested() {
   [[ -z "$stop_reason" ]] || exit "$stop_exit_code"
 }
 
+# Runs one step (download, config.sh, the agent) in the background, in its own process group, and waits
+# for it. Bash runs a trap only after the foreground command ends, but a trapped signal interrupts wait
+# at once; Microsoft's start.sh ("Run a self-hosted agent in Docker", learn.microsoft.com) uses
+# `& wait $!` for the same reason. Returns the step's exit code; exits if a stop was requested.
+run_step() {
+  exit_if_stop_requested
+  setsid "$@" &
+  step_pid=$!
+  # A signal that arrived before step_pid was set found nothing to stop.
+  [[ -z "$stop_reason" ]] || stop_step
+  local exit_code
+  while true; do
+    wait "$step_pid" && exit_code=0 || exit_code=$?
+    # A trapped signal interrupts wait while the step still runs: wait again.
+    kill -0 "$step_pid" 2>/dev/null || break
+  done
+  # On a stop, run.sh ends at once while the listener it started still cancels its job: wait for the
+  # whole group (the stop timer kills what is left after the grace period) before unregistering.
+  if [[ -n "$stop_reason" ]]; then
+    local deadline=$((SECONDS + stop_grace_seconds + 5))
+    while ((SECONDS < deadline)) && kill -0 -- "-$step_pid" 2>/dev/null; do sleep 0.2; done
+  fi
+  step_pid=""
+  exit_if_stop_requested
+  return "$exit_code"
+}
+
 # --- Agent package --------------------------------------------------------------------------------
 
-# Sends the token as basic-auth password (works for PATs and job access tokens) through curl's config
-# on stdin, so it never shows on a command line. Prints the HTTP status; the body goes to file $2.
+# Sends the token as basic-auth password (works for PATs and job access tokens) through a curl config
+# file only the agent user can read, so it never shows on a command line. Writes the HTTP status to
+# file $2 and the body to file $3.
 curl_devops() {
-  local url=$1 body_file=$2
-  printf 'user = ":%s"\n' "$(<"$private_token_file")" |
-    curl --config - --silent --show-error --location \
-      --retry 3 --retry-connrefused --retry-delay 2 --connect-timeout 20 --max-time 120 \
-      --header "Accept: application/json" --header "X-TFS-FedAuthRedirect: Suppress" \
-      --output "$body_file" --write-out '%{http_code}' "$url"
+  local url=$1 status_file=$2 body_file=$3
+  (umask 077 && printf 'user = ":%s"\n' "$(<"$private_token_file")" >"$curl_auth_file")
+  run_step curl --config "$curl_auth_file" --silent --show-error --location \
+    --retry 3 --retry-connrefused --retry-delay 2 --connect-timeout 20 --max-time 120 \
+    --header "Accept: application/json" --header "X-TFS-FedAuthRedirect: Suppress" \
+    --output "$body_file" --write-out '%{http_code}' "$url" >"$status_file"
 }
 
 last_curl_error() {
   grep 'curl:' "$1" | tail -n 1 | sed 's/^curl: //'
 }
 
+# Lower case without hyphens, as the agent compares hashes (StringUtil.HashNormalizer).
+normalized_hash() {
+  local hash=${1//-/}
+  printf '%s' "${hash,,}"
+}
+
+# Checks the package against the SHA-256 hash (hex) the packages API lists for it, as the agent's own
+# updater does (SelfUpdater.HashValidation, IOUtil.GetFileHash in microsoft/azure-pipelines-agent).
+verify_package() {
+  local package=$1 download_url=$2 expected_hash=$3 actual_hash
+  if [[ -z "$expected_hash" ]]; then
+    # The agent's updater skips the check for packages served by the server itself (Azure DevOps Server).
+    [[ "$download_url" == "$azp_url"* ]] ||
+      fail 1 "$azp_url listed no hashValue for the agent package at $download_url, so it cannot be verified"
+    log "the agent package comes from $azp_url itself, which lists no hash for it"
+    return 0
+  fi
+  actual_hash="$(sha256sum "$package" | cut -d' ' -f1)"
+  [[ "$actual_hash" == "$(normalized_hash "$expected_hash")" ]] ||
+    fail 1 "the agent package from $download_url does not match its SHA-256 hash: $azp_url lists $expected_hash, the download has $actual_hash"
+}
+
 download_agent() {
   local packages_url="$azp_url/_apis/distributedtask/packages/agent?platform=linux-x64&top=1"
-  local response errors status download_url
+  local response errors status_file status download_url expected_hash
   response="$(mktemp)"
   errors="$(mktemp)"
+  status_file="$(mktemp)"
   log "looking up the agent package for linux-x64 at $azp_url"
-  if ! status="$(curl_devops "$packages_url" "$response" 2>"$errors")"; then
+  if ! curl_devops "$packages_url" "$status_file" "$response" 2>"$errors"; then
     fail 1 "could not reach $azp_url to look up the agent package: $(last_curl_error "$errors")"
   fi
+  rm -f "$curl_auth_file"
+  status="$(<"$status_file")"
   case "$status" in
     401 | 403 | 203) # Azure DevOps may answer a bad token with 203 and a sign-in page
       fail 1 "AZP_TOKEN was rejected by $azp_url (HTTP $status): check that the token is valid for this organization and may manage agent pools"
@@ -162,18 +226,21 @@ download_agent() {
     *) fail 1 "could not look up the agent package at $azp_url (HTTP $status)" ;;
   esac
   download_url="$(jq -r '.value[0].downloadUrl // empty' "$response" 2>/dev/null || true)"
-  rm -f "$response"
+  expected_hash="$(jq -r '.value[0].hashValue // empty' "$response" 2>/dev/null || true)"
+  rm -f "$response" "$status_file"
   [[ -n "$download_url" ]] || fail 1 "no agent package for linux-x64 at $azp_url"
 
   log "downloading the agent from $download_url"
   local package=/azp/agent-package.tar.gz
-  if ! curl --fail --silent --show-error --location \
+  if ! run_step curl --fail --silent --show-error --location \
     --retry 3 --retry-connrefused --retry-delay 2 --connect-timeout 20 --max-time 900 \
     --output "$package" "$download_url" 2>"$errors"; then
     fail 1 "could not download the agent package from $download_url: $(last_curl_error "$errors")"
   fi
   rm -f "$errors"
-  tar -xzf "$package" -C "$agent_dir" || fail 1 "the agent package from $download_url is not a valid tar.gz archive"
+  verify_package "$package" "$download_url" "$expected_hash"
+  run_step tar -xzf "$package" -C "$agent_dir" ||
+    fail 1 "the agent package from $download_url is not a valid tar.gz archive"
   rm -f "$package"
 }
 
@@ -186,28 +253,17 @@ if [[ -x "$agent_dir/config.sh" ]]; then
 else
   download_agent
 fi
-exit_if_stop_requested
 
 cd "$agent_dir"
 ./env.sh || fail 1 "the agent's env.sh failed"
 log "configuring agent $agent_name in pool $agent_pool"
-./config.sh --unattended --agent "$agent_name" --url "$azp_url" --auth PAT --token "$(<"$private_token_file")" \
-  --pool "$agent_pool" --work "${AZP_WORK:-_work}" --replace --acceptTeeEula ||
+VSTS_AGENT_INPUT_TOKEN="$(<"$private_token_file")" run_step ./config.sh --unattended --agent "$agent_name" \
+  --url "$azp_url" --auth PAT --pool "$agent_pool" --work "${AZP_WORK:-_work}" --replace --acceptTeeEula ||
   fail 1 "could not configure agent $agent_name in pool $agent_pool at $azp_url"
-exit_if_stop_requested
 
 log "running agent $agent_name for one job"
 # Its own process group, so stopping reaches the listener and the job's processes too.
-setsid ./run.sh --once &
-agent_pid=$!
 agent_exit_code=0
-while true; do
-  wait "$agent_pid" && agent_exit_code=0 || agent_exit_code=$?
-  # A trapped signal interrupts wait while the agent still runs: wait again.
-  kill -0 "$agent_pid" 2>/dev/null || break
-done
-agent_pid=""
-
-exit_if_stop_requested
+run_step ./run.sh --once || agent_exit_code=$?
 log "agent $agent_name exited with code $agent_exit_code"
 exit "$agent_exit_code"

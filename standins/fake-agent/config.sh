@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Stand-in for the Azure Pipelines agent's config.sh:
-#   config.sh --unattended --agent NAME --url URL --auth PAT --token T --pool POOL --work W --replace --acceptTeeEula
-#   config.sh remove --unattended --auth PAT --token T
+#   config.sh --unattended --agent NAME --url URL --auth PAT [--token T] --pool POOL --work W --replace --acceptTeeEula
+#   config.sh remove --unattended --auth PAT [--token T]
+# Like the real agent, it takes any input from VSTS_AGENT_INPUT_<NAME> too; only the token is read that way here
+# (src/Agent.Listener/CommandSettings.cs in microsoft/azure-pipelines-agent).
+# FAKE_AGENT_CONFIG_SECONDS: seconds to wait, after printing "config.sh: configuring slowly", before the first
+# request, so that tests can act while configuration runs.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=bin/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bin/common.sh"
 
 command="configure"
-agent_name="" server_url="" api_token="" pool_name="" work_folder="_work" replace=false
+agent_name="" server_url="" api_token="${VSTS_AGENT_INPUT_TOKEN:-}" pool_name="" work_folder="_work" replace=false
 while (($# > 0)); do
   case "$1" in
     remove) command="remove" ;;
@@ -24,18 +28,33 @@ while (($# > 0)); do
   shift
 done
 
-# Like the real agent: every environment variable is a capability unless VSO_AGENT_IGNORE lists it.
+# Environment variables as capabilities, by the rules of the real agent's EnvironmentCapabilitiesProvider.cs
+# (src/Microsoft.VisualStudio.Services.Agent/Capabilities, microsoft/azure-pipelines-agent): all of them except
+# its built-in ignore list, the names in VSO_AGENT_IGNORE (comma-separated, trimmed; names compared exactly, as on
+# Linux) and values of 1024 characters or more. VSTS_AGENT_INPUT_* never get there: CommandSettings.cs takes them
+# out of the environment first. jq counts code points where .NET counts UTF-16 units; they differ only for
+# characters outside the Basic Multilingual Plane.
 capabilities() {
   jq -n --arg ignore "${VSO_AGENT_IGNORE:-}" --arg name "$agent_name" --arg version "$fake_agent_version" '
-    ($ignore | split(",") | map(gsub("^\\s+|\\s+$"; ""))) as $ignored
+    (["comp_wordbreaks", "ls_colors", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "SHLVL", "PSMODULEPATH",
+      "SYSTEM_ACCESSTOKEN"]
+      + ($ignore | split(",") | map(gsub("^\\s+|\\s+$"; "")) | map(select(. != "")))) as $ignored
     | env
-    | with_entries(select(.key as $key | $ignored | index($key) | not))
+    | with_entries(select(
+        .key != ""
+        and (.key | IN($ignored[]) | not)
+        and (.key | ascii_upcase | startswith("VSTS_AGENT_INPUT_") | not)
+        and (.value | length) < 1024))
     + {"Agent.Name": $name, "Agent.Version": $version, "Agent.OS": "Linux"}'
 }
 
 configure() {
   [[ -n "$agent_name" && -n "$server_url" && -n "$api_token" && -n "$pool_name" ]] ||
-    die "config.sh: --agent, --url, --token and --pool are required"
+    die "config.sh: --agent, --url, --token (or VSTS_AGENT_INPUT_TOKEN) and --pool are required"
+  if [[ -n "${FAKE_AGENT_CONFIG_SECONDS:-}" ]]; then
+    echo "config.sh: configuring slowly ($FAKE_AGENT_CONFIG_SECONDS s)"
+    sleep "$FAKE_AGENT_CONFIG_SECONDS"
+  fi
   local pool_id agent_id registration
   api_expect GET "$server_url/_apis/distributedtask/pools?poolName=$(jq -rn --arg v "$pool_name" '$v|@uri')&api-version=7.1"
   pool_id="$(jq -r '.value[0].id // empty' <<<"$response_body")"

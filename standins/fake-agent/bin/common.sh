@@ -2,6 +2,7 @@
 # Azure DevOps REST API with curl and jq.
 
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the settings it sets are for the scripts that source it
 agent_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly agent_root
 readonly settings_file="$agent_root/.agent"
@@ -18,12 +19,14 @@ api() {
   local method=$1 url=$2 body=${3:-}
   local body_file arguments
   body_file="$(mktemp)"
-  arguments=(--silent --show-error --request "$method" --user ":$api_token" --output "$body_file"
+  arguments=(--silent --show-error --request "$method" --output "$body_file"
     --write-out '%{http_code}' --header "Accept: application/json" --max-time 60)
   if [[ -n "$body" ]]; then
     arguments+=(--header "Content-Type: application/json" --data "$body")
   fi
-  response_status="$(curl "${arguments[@]}" "$url")" || die "$method $url failed: could not reach the server"
+  # The token goes to curl in its config on stdin, never on a command line other processes can read.
+  response_status="$(printf 'user = ":%s"\n' "$api_token" | curl --config - "${arguments[@]}" "$url")" ||
+    die "$method $url failed: could not reach the server"
   response_body="$(<"$body_file")"
   rm -f "$body_file"
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { ContainerGroupBehaviour } from "./arm";
 import { wait, type Interceptor, type Reply, type StandinRequest } from "./http-server";
 import type { Standins } from "./index";
@@ -269,4 +270,325 @@ export function attachRandomFaults(
     },
     remove: () => removals.forEach((remove) => remove()),
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Azure Container Instances faults: interceptors for `arm.intercept()` that answer as ARM does in situations the
+// recordings do not cover. Each message's source is named beside it; README lists what is not verified.
+
+/** The ARM requests a fault can target. */
+export type ArmTarget =
+  | "createContainerGroup"
+  | "deleteContainerGroup"
+  | "readContainerGroup"
+  | "listContainerGroups"
+  | "readResourceGroup"
+  | "readVirtualNetwork"
+  | "readSubnet"
+  | "readPermissions"
+  | "readUsages";
+
+const ARM_TARGETS: Record<ArmTarget, { method: string; path: RegExp; action: string }> = {
+  createContainerGroup: {
+    method: "PUT",
+    path: /\/providers\/Microsoft\.ContainerInstance\/containerGroups\/[^/]+$/i,
+    action: "Microsoft.ContainerInstance/containerGroups/write",
+  },
+  deleteContainerGroup: {
+    method: "DELETE",
+    path: /\/providers\/Microsoft\.ContainerInstance\/containerGroups\/[^/]+$/i,
+    action: "Microsoft.ContainerInstance/containerGroups/delete",
+  },
+  readContainerGroup: {
+    method: "GET",
+    path: /\/providers\/Microsoft\.ContainerInstance\/containerGroups\/[^/]+$/i,
+    action: "Microsoft.ContainerInstance/containerGroups/read",
+  },
+  listContainerGroups: {
+    method: "GET",
+    path: /\/providers\/Microsoft\.ContainerInstance\/containerGroups$/i,
+    action: "Microsoft.ContainerInstance/containerGroups/read",
+  },
+  readResourceGroup: {
+    method: "GET",
+    path: /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+$/i,
+    action: "Microsoft.Resources/subscriptions/resourceGroups/read",
+  },
+  readVirtualNetwork: {
+    method: "GET",
+    path: /\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+$/i,
+    action: "Microsoft.Network/virtualNetworks/read",
+  },
+  readSubnet: {
+    method: "GET",
+    path: /\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i,
+    action: "Microsoft.Network/virtualNetworks/subnets/read",
+  },
+  readPermissions: {
+    method: "GET",
+    path: /\/providers\/Microsoft\.Authorization\/permissions$/i,
+    action: "Microsoft.Authorization/permissions/read",
+  },
+  readUsages: {
+    method: "GET",
+    path: /\/providers\/Microsoft\.ContainerInstance\/locations\/[^/]+\/usages$/i,
+    action: "Microsoft.ContainerInstance/locations/usages/read",
+  },
+};
+
+const SUBNET_JOIN_ACTION = "Microsoft.Network/virtualNetworks/subnets/join/action";
+const IDENTITY_ASSIGN_ACTION = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
+/** The client id of the stand-ins' default app registration (STANDIN_DEFAULTS.clientId). */
+const DEFAULT_PRINCIPAL_ID = "22222222-2222-4222-8222-222222222222";
+
+/** An interceptor that counts the requests it answered. */
+export type ArmFault = Interceptor & { readonly answered: number };
+
+export function isArmTarget(request: StandinRequest, target: ArmTarget): boolean {
+  const { method, path } = ARM_TARGETS[target];
+  return request.method === method && path.test(request.path.replace(/\/$/, ""));
+}
+
+function armFault(times: number, reply: (request: StandinRequest) => Reply | undefined): ArmFault {
+  let answered = 0;
+  const interceptor = (request: StandinRequest): Reply | undefined => {
+    if (answered >= times) return undefined;
+    const answer = reply(request);
+    if (answer) answered += 1;
+    return answer;
+  };
+  return Object.defineProperty(interceptor, "answered", { get: () => answered }) as ArmFault;
+}
+
+function armErrorReply(
+  status: number,
+  code: string,
+  message: string,
+  extra?: Record<string, unknown>,
+): Reply {
+  return { status, body: { error: { code, message, ...extra } } };
+}
+
+interface PutBody {
+  location?: string;
+  identity?: { userAssignedIdentities?: Record<string, unknown> };
+  properties?: {
+    subnetIds?: { id: string }[];
+    containers?: { properties?: { image?: string } }[];
+  };
+}
+
+function putBody(request: StandinRequest): PutBody {
+  return typeof request.body === "object" && request.body !== null ? request.body : {};
+}
+
+function resourceName(request: StandinRequest): string {
+  return request.path.replace(/\/$/, "").split("/").pop() ?? "";
+}
+
+function subscriptionOf(request: StandinRequest): string {
+  return /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1] ?? "";
+}
+
+export interface SubnetConflictOptions {
+  /** How many matching requests are refused before the condition clears; default 1. */
+  times?: number;
+  /** Only PUTs into this subnet (resource id, case-insensitive); default any PUT that joins a subnet. */
+  subnetId?: string;
+  /** Which container group requests meet it: PUTs into a subnet (default), DELETEs, or both. */
+  on?: "create" | "delete" | "both";
+  /** Only container groups with this name, or whose name matches; default all. */
+  group?: string | RegExp;
+}
+
+function subnetConflict(options: SubnetConflictOptions, reply: (request: StandinRequest) => Reply): ArmFault {
+  const on = options.on ?? "create";
+  const groupMatches = (request: StandinRequest): boolean => {
+    const name = resourceName(request);
+    if (options.group === undefined) return true;
+    return typeof options.group === "string"
+      ? options.group.toLowerCase() === name.toLowerCase()
+      : options.group.test(name);
+  };
+  return armFault(options.times ?? 1, (request) => {
+    if (!groupMatches(request)) return undefined;
+    if (on !== "delete" && isArmTarget(request, "createContainerGroup")) {
+      const subnets = (putBody(request).properties?.subnetIds ?? []).map(({ id }) => id.toLowerCase());
+      const joins = options.subnetId ? subnets.includes(options.subnetId.toLowerCase()) : subnets.length > 0;
+      return joins ? reply(request) : undefined;
+    }
+    // A DELETE carries no body: `subnetId` cannot narrow it, `group` can.
+    if (on !== "create" && isArmTarget(request, "deleteContainerGroup")) return reply(request);
+    return undefined;
+  });
+}
+
+/**
+ * 409 ServiceAssociationLinkNotReady, for the first `times` container group PUTs into a subnet (a subnet
+ * delegated moments ago). Status, code and message as reported in Azure-Samples/jmeter-aci-terraform#81
+ * ("StatusCode=409 … Code="ServiceAssociationLinkNotReady" Message="Network is not ready for container group
+ * '…'. Please try again."); also seen in hashicorp/terraform-provider-azurerm#15025 for parallel creates.
+ */
+export function serviceAssociationLinkNotReady(options: SubnetConflictOptions = {}): ArmFault {
+  return subnetConflict(options, (request) =>
+    armErrorReply(
+      409,
+      "ServiceAssociationLinkNotReady",
+      `Network is not ready for container group '${resourceName(request)}'. Please try again.`,
+    ),
+  );
+}
+
+/**
+ * 409 AnotherOperationInProgress, for the first `times` container group PUTs into a subnet (or DELETEs): the
+ * network is busy with another operation. Message as Microsoft.Network words it (pulumi/pulumi-azure-native#1024,
+ * Azure-Samples/azuresandbox#51); that ACI passes it on with status 409 is not verified.
+ */
+export function anotherOperationInProgress(options: SubnetConflictOptions = {}): ArmFault {
+  return subnetConflict(options, (request) => {
+    const location = putBody(request).location ?? "westeurope";
+    return armErrorReply(
+      409,
+      "AnotherOperationInProgress",
+      `Another operation on this or dependent resource is in progress. To retrieve status of the operation use uri: https://management.azure.com/subscriptions/${subscriptionOf(request)}/providers/Microsoft.Network/locations/${location}/operations/${randomUUID()}?api-version=2023-09-01.`,
+    );
+  });
+}
+
+/**
+ * 400 InaccessibleImage at PUT: ACI could not reach the image with the given credentials. Message as users report
+ * it (Azure/azure-cli#18596, CompositionalIT/farmer#210 with the `{error: {code, message}}` body); 'BadRequest'
+ * is the status azure/docker-login#65 shows with it.
+ */
+export function inaccessibleImage(options: { image?: string | RegExp; times?: number } = {}): ArmFault {
+  return armFault(options.times ?? Infinity, (request) => {
+    if (!isArmTarget(request, "createContainerGroup")) return undefined;
+    const image = putBody(request).properties?.containers?.[0]?.properties?.image ?? "";
+    const wanted = options.image;
+    if (wanted !== undefined && (typeof wanted === "string" ? wanted !== image : !wanted.test(image)))
+      return undefined;
+    return armErrorReply(
+      400,
+      "InaccessibleImage",
+      `The image '${image}' in container group '${resourceName(request)}' is not accessible. Please check the image and registry credential.`,
+    );
+  });
+}
+
+export interface AuthorizationFaultOptions {
+  /** Which requests are refused; default the container group PUT. */
+  target?: ArmTarget;
+  /** The action named in the message; default the target's (e.g. Microsoft.ContainerInstance/containerGroups/write). */
+  action?: string;
+  /** Object id of the caller named in the message; default the stand-ins' app registration. */
+  principalId?: string;
+  /** Default: every matching request. */
+  times?: number;
+}
+
+/**
+ * 403 AuthorizationFailed: the caller lacks the action on the request's scope. Wording as ARM answers it
+ * ("The client '…' with object id '…' does not have authorization to perform action '…' over scope '…'",
+ * Azure/azure-cli#6343); the closing sentences are ARM's current wording, not checked against a recording.
+ */
+export function authorizationFailed(options: AuthorizationFaultOptions = {}): ArmFault {
+  const target = options.target ?? "createContainerGroup";
+  const action = options.action ?? ARM_TARGETS[target].action;
+  const principal = options.principalId ?? DEFAULT_PRINCIPAL_ID;
+  return armFault(options.times ?? Infinity, (request) => {
+    if (!isArmTarget(request, target)) return undefined;
+    const scope = request.path.replace(/\/providers\/Microsoft\.Authorization\/permissions\/?$/i, "");
+    return armErrorReply(
+      403,
+      "AuthorizationFailed",
+      `The client '${principal}' with object id '${principal}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+    );
+  });
+}
+
+/**
+ * 403 LinkedAuthorizationFailed at the container group PUT: the caller may write the group but not join its
+ * subnet (`subnetJoin`) or assign its user-assigned identity (`identityAssign`). Only PUTs that carry such a
+ * linked resource are refused. Wording as ARM answers it (hashicorp/terraform-provider-azurerm#12134,
+ * openshift/release#76853: "has permission to perform action '…' on scope '…'; however, it does not have
+ * permission to perform action(s) '…' on the linked scope(s) '…' or the linked scope(s) are invalid.").
+ */
+export function linkedAuthorizationFailed(options: {
+  linked: "subnetJoin" | "identityAssign";
+  principalId?: string;
+  times?: number;
+}): ArmFault {
+  const principal = options.principalId ?? DEFAULT_PRINCIPAL_ID;
+  return armFault(options.times ?? Infinity, (request) => {
+    if (!isArmTarget(request, "createContainerGroup")) return undefined;
+    const body = putBody(request);
+    const linkedScopes =
+      options.linked === "subnetJoin"
+        ? (body.properties?.subnetIds ?? []).map(({ id }) => id)
+        : Object.keys(body.identity?.userAssignedIdentities ?? {});
+    if (linkedScopes.length === 0) return undefined;
+    const linkedAction = options.linked === "subnetJoin" ? SUBNET_JOIN_ACTION : IDENTITY_ASSIGN_ACTION;
+    return armErrorReply(
+      403,
+      "LinkedAuthorizationFailed",
+      `The client '${principal}' with object id '${principal}' has permission to perform action '${ARM_TARGETS.createContainerGroup.action}' on scope '${request.path}'; however, it does not have permission to perform action(s) '${linkedAction}' on the linked scope(s) '${linkedScopes.join(",")}' or the linked scope(s) are invalid.`,
+    );
+  });
+}
+
+export interface PolicyDenyOptions {
+  /** Name of the policy assignment that denies. */
+  policyAssignmentName: string;
+  /** Name (id segment) of its policy definition; default "<assignment>-definition". */
+  policyDefinitionName?: string;
+  /** Display name of the definition, as additionalInfo carries it; default the assignment name. */
+  policyDefinitionDisplayName?: string;
+  /** Which requests are denied; default the container group PUT. */
+  target?: ArmTarget;
+  times?: number;
+}
+
+/**
+ * 403 RequestDisallowedByPolicy: an Azure Policy deny. The message names the assignment and definition as ARM
+ * words it ("Resource '…' was disallowed by policy. Policy identifiers: '[{"policyAssignment":{"name":…,"id":…},
+ * "policyDefinition":{"name":…,"id":…}}]'.", microsoft/vscode-apimanagement#348). The `additionalInfo`
+ * PolicyViolation entry follows ARM's error format; its exact fields are not verified.
+ */
+export function requestDisallowedByPolicy(options: PolicyDenyOptions): ArmFault {
+  const target = options.target ?? "createContainerGroup";
+  const definitionName = options.policyDefinitionName ?? `${options.policyAssignmentName}-definition`;
+  return armFault(options.times ?? Infinity, (request) => {
+    if (!isArmTarget(request, target)) return undefined;
+    const subscription = subscriptionOf(request);
+    const assignmentId = `/subscriptions/${subscription}/providers/Microsoft.Authorization/policyAssignments/${options.policyAssignmentName}`;
+    const definitionId = `/subscriptions/${subscription}/providers/Microsoft.Authorization/policyDefinitions/${definitionName}`;
+    const identifiers = JSON.stringify([
+      {
+        policyAssignment: { name: options.policyAssignmentName, id: assignmentId },
+        policyDefinition: { name: definitionName, id: definitionId },
+      },
+    ]);
+    return armErrorReply(
+      403,
+      "RequestDisallowedByPolicy",
+      `Resource '${resourceName(request)}' was disallowed by policy. Policy identifiers: '${identifiers}'.`,
+      {
+        target: resourceName(request),
+        additionalInfo: [
+          {
+            type: "PolicyViolation",
+            info: {
+              policyDefinitionDisplayName:
+                options.policyDefinitionDisplayName ?? options.policyAssignmentName,
+              policyDefinitionId: definitionId,
+              policyDefinitionName: definitionName,
+              policyAssignmentId: assignmentId,
+              policyAssignmentName: options.policyAssignmentName,
+              policyDefinitionEffect: "deny",
+            },
+          },
+        ],
+      },
+    );
+  });
 }

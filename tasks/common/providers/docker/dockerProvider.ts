@@ -46,10 +46,11 @@ export const AGENT_UID = 1000;
 const PING_TIMEOUT_MS = 10_000;
 /**
  * Time a running container gets after SIGTERM before the engine kills it. The image's start script gives the
- * agent 20 s to end its job, then tries three times, 5 s apart, to unregister: Docker's default of 10 s
- * would cut that short and leave registrations behind.
+ * agent 35 s to cancel its job (the listener itself waits up to 30 s), then makes up to three unregister
+ * attempts of at most 15 s each, 5 s apart: 90 s at worst. Docker's default of 10 s would cut that short and
+ * leave registrations behind; a container that finishes sooner ends the stop sooner.
  */
-const STOP_TIMEOUT_SECONDS = 40;
+const STOP_TIMEOUT_SECONDS = 100;
 const DEFAULT_SOCKET = "/var/run/docker.sock";
 
 const CONNECTION_FAILURES = new Set([

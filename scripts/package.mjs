@@ -1,5 +1,6 @@
 // Builds the tasks and packs the extension into out/<publisher>.<id>-<version>.vsix with tfx (offline).
-// Usage: npm run package [-- --publisher <publisher>] [--extension-id <id>] [--rev-version]
+// Usage: npm run package [-- --publisher <publisher>] [--extension-id <id>] [--rev-version] [--skip-build]
+// --skip-build packs dist/ as it is: for the package test, which has built the bundles already.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";
@@ -22,12 +23,13 @@ function parseOptions() {
         publisher: { type: "string" },
         "extension-id": { type: "string" },
         "rev-version": { type: "boolean", default: false },
+        "skip-build": { type: "boolean", default: false },
       },
     }).values;
   } catch (error) {
     console.error(error.message);
     console.error(
-      "usage: npm run package [-- --publisher <publisher>] [--extension-id <id>] [--rev-version]",
+      "usage: npm run package [-- --publisher <publisher>] [--extension-id <id>] [--rev-version] [--skip-build]",
     );
     process.exit(2);
   }
@@ -80,7 +82,7 @@ function createVsix() {
   return JSON.parse(lines.slice(jsonStart).join("\n"));
 }
 
-process.stdout.write(runNode([path.join(repoRoot, "scripts", "build.mjs")]));
+if (!options["skip-build"]) process.stdout.write(runNode([path.join(repoRoot, "scripts", "build.mjs")]));
 mkdirSync(outDir, { recursive: true });
 const created = createVsix();
 const vsixSize = statSync(created.path).size;

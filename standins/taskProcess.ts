@@ -1,15 +1,10 @@
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import {
-  APP_CERTIFICATE_PATH,
-  CA_CERT_PATH,
-  STANDIN_DEFAULTS,
-  type StartAllOptions,
-  startAll,
-} from ".";
+import { promisify } from "node:util";
+import { APP_CERTIFICATE_PATH, CA_CERT_PATH, STANDIN_DEFAULTS, type StartAllOptions, startAll } from ".";
 
 export const REPO = path.resolve(__dirname, "..");
 export type TaskName = "StartEphemeralAgentV1" | "TeardownEphemeralAgentV1";
@@ -121,6 +116,60 @@ export interface RunOptions {
   /** Called with everything the task has printed to stdout so far, whenever it prints more. */
   onStdout?: (stdout: string) => void;
   timeoutMs?: number;
+}
+
+/** What scripts/build.mjs makes the bundles from, besides the dependencies it bundles (see bundlesAreCurrent). */
+const BUNDLE_SOURCES = [
+  "tasks",
+  "scripts",
+  "images/icon.png",
+  "tsconfig.json",
+  "package.json",
+  "package-lock.json",
+];
+
+function newestModificationMs(file: string): number {
+  const stats = fs.statSync(file);
+  if (!stats.isDirectory()) return stats.mtimeMs;
+  return Math.max(
+    stats.mtimeMs,
+    ...fs.readdirSync(file).map((entry) => newestModificationMs(path.join(file, entry))),
+  );
+}
+
+/**
+ * True when every task's dist/<Task>/index.js is newer than every file it is built from. npm writes the files it
+ * unpacks into node_modules with a fixed old date, so the dependencies count by node_modules/.package-lock.json,
+ * which npm rewrites on every install.
+ */
+function bundlesAreCurrent(): boolean {
+  const tasks = fs
+    .readdirSync(path.join(REPO, "tasks"))
+    .filter((folder) => fs.existsSync(path.join(REPO, "tasks", folder, "task.json")));
+  const bundles = tasks.map((task) => path.join(REPO, "dist", task, "index.js"));
+  if (tasks.length === 0 || !bundles.every((bundle) => fs.existsSync(bundle))) return false;
+  const oldestBundleMs = Math.min(...bundles.map((bundle) => fs.statSync(bundle).mtimeMs));
+  const sources = [...BUNDLE_SOURCES, "node_modules/.package-lock.json"].map((source) =>
+    path.join(REPO, source),
+  );
+  return sources.every((source) => !fs.existsSync(source) || newestModificationMs(source) < oldestBundleMs);
+}
+
+let bundlesBuilt: Promise<void> | undefined;
+
+/**
+ * Makes sure dist/ holds bundles of the current sources, building them at most once per process: the suites
+ * that run the bundled tasks call it from their `before`, so a run of other suites builds nothing. `npm test`
+ * builds just before mocha starts, and the bundles it made are then newer than their sources, so the test
+ * process reuses them; a source edited since (or a fresh clone) makes it build again.
+ */
+export function ensureBundles(): Promise<void> {
+  bundlesBuilt ??= bundlesAreCurrent()
+    ? Promise.resolve()
+    : promisify(execFile)(process.execPath, [path.join(REPO, "scripts", "build.mjs")], { cwd: REPO }).then(
+        () => undefined,
+      );
+  return bundlesBuilt;
 }
 
 /** Runs a task as the agent does: a separate node process, inputs and endpoints in its environment. */

@@ -3,11 +3,10 @@
 // a job, exit and are torn down. Provider docker runs them on the engine directly; provider aci goes through
 // the ARM stand-in, which runs each container group it receives on the same engine (aciOnDocker.ts).
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { ENV, TAG, agentEnvironment, type AgentIdentity } from "../../tasks/common/core/contract";
 import { DockerProvider } from "../../tasks/common/providers/docker/dockerProvider";
 import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
-import { REPO, assertNoSecrets } from "../../standins/taskProcess";
+import { assertNoSecrets, ensureBundles } from "../../standins/taskProcess";
 import { runContainerGroupsOnDocker, type AciOnDocker } from "../../standins/aciOnDocker";
 import { requireDockerEngine } from "./engine";
 import { buildAgentImage, docker } from "../../standins/images";
@@ -39,7 +38,7 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
   before(async function () {
     await requireDockerEngine(this);
     image = await buildAgentImage();
-    execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" });
+    await ensureBundles();
   });
 
   beforeEach(async () => {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import Docker from "dockerode";
@@ -7,7 +6,6 @@ import { requireDockerEngine } from "../e2e/engine";
 import { TAG } from "../../tasks/common/core/contract";
 import { CA_CERT_PATH, STANDIN_DEFAULTS } from "../../standins";
 import {
-  REPO,
   appCertificateParts,
   assertNoSecrets,
   dockerHostConnectionVariables,
@@ -17,6 +15,7 @@ import {
   taskEnvironment,
   type Standins,
   type TaskName,
+  ensureBundles,
 } from "../../standins/taskProcess";
 
 // Each row is a value a user could type; the task must refuse it before it creates anything, naming the
@@ -298,7 +297,7 @@ describe("bad input: both tasks refuse it before creating anything", function ()
   this.timeout(60_000);
   let standins: Standins;
 
-  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
+  before(() => ensureBundles());
   beforeEach(async () => {
     standins = await startStandins({ arm: { subnets: [{ id: SUBNET }] } });
   });

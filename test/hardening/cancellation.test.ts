@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mulberry32 } from "../../standins";
 import {
   ACI_INPUTS,
   AGENT_IMAGE,
-  REPO,
   assertNoSecrets,
   leftovers,
   mapConcurrently,
@@ -13,6 +11,7 @@ import {
   taskEnvironment,
   type Standins,
   type TaskRun,
+  ensureBundles,
 } from "../../standins/taskProcess";
 
 const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
@@ -108,7 +107,7 @@ function tally(reports: readonly RunReport[]): string {
 describe("Hardening: the start task killed at random points (bundled tasks)", function () {
   this.timeout(180_000);
 
-  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
+  before(() => ensureBundles());
 
   for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     const promise =

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import {
   ALL_FAULT_KINDS,
   STANDIN_DEFAULTS,
@@ -17,7 +16,6 @@ import {
 import {
   ACI_INPUTS,
   AGENT_IMAGE,
-  REPO,
   assertNoSecrets,
   leftovers,
   mapConcurrently,
@@ -26,6 +24,7 @@ import {
   taskEnvironment,
   type Standins,
   type TaskRun,
+  ensureBundles,
 } from "../../standins/taskProcess";
 
 const { poolName } = STANDIN_DEFAULTS;
@@ -83,7 +82,7 @@ async function withStandins<T>(
 describe("Hardening: start and teardown under injected faults (bundled tasks)", function () {
   this.timeout(180_000);
 
-  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
+  before(() => ensureBundles());
 
   describe("one fault at a time", () => {
     it("honours Retry-After when every DevOps agents query is first answered 429", async () => {

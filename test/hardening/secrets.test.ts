@@ -9,7 +9,6 @@ import { ENV, TAG } from "../../tasks/common/core/contract";
 import { STANDIN_DEFAULTS, type RecordedRequest } from "../../standins";
 import {
   ARM_CONNECTION,
-  REPO,
   appCertificateParts,
   registryConnectionVariables,
   runTask,
@@ -18,6 +17,7 @@ import {
   type AuthScheme,
   type Standins,
   type TaskRun,
+  ensureBundles,
 } from "../../standins/taskProcess";
 
 // Runs start and teardown with recognisable secrets and looks for them in everything the tasks leave behind:
@@ -175,7 +175,7 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
   let runKey: string;
   let secrets: ScenarioSecrets;
 
-  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
+  before(() => ensureBundles());
   beforeEach(async () => {
     secrets = newSecrets();
     runKey = `secrets-${randomBytes(4).toString("hex")}`;

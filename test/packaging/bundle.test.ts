@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { ensureBundles } from "../../standins/taskProcess";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
 const taskFolders = ["StartEphemeralAgentV1", "TeardownEphemeralAgentV1"];
@@ -19,12 +20,7 @@ function environmentWithoutTaskSettings(): NodeJS.ProcessEnv {
 describe("bundled tasks", function () {
   this.timeout(120_000);
 
-  before(() => {
-    execFileSync(process.execPath, [path.join(repoRoot, "scripts", "build.mjs")], {
-      cwd: repoRoot,
-      stdio: "pipe",
-    });
-  });
+  before(() => ensureBundles());
 
   for (const folder of taskFolders) {
     it(`${folder} loads on this Node and fails cleanly when a required input is missing`, () => {

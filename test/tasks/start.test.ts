@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { STANDIN_DEFAULTS } from "../../standins";
 import {
-  REPO,
   assertNoSecrets,
   runTask,
   startStandins,
@@ -10,6 +8,7 @@ import {
   type AuthScheme,
   type Standins,
   type TaskEnvironment,
+  ensureBundles,
 } from "../../standins/taskProcess";
 
 const { poolName, resourceGroup, subscriptionId, readerToken } = STANDIN_DEFAULTS;
@@ -27,7 +26,7 @@ describe("StartEphemeralAgent (bundled) against the stand-ins", function () {
   this.timeout(120_000);
   let standins: Standins;
 
-  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
+  before(() => ensureBundles());
   beforeEach(async () => {
     standins = await startStandins({ arm: { subnets: [{ id: SUBNET }] } });
   });

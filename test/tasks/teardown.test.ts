@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { ClientSecretCredential } from "@azure/identity";
 import { ContainerInstanceManagementClient } from "@azure/arm-containerinstance";
 import { STANDIN_DEFAULTS, fault } from "../../standins";
 import {
-  REPO,
   assertNoSecrets,
   runTask,
   startStandins,
@@ -13,6 +11,7 @@ import {
   type Standins,
   type TaskEnvironment,
   type TaskRun,
+  ensureBundles,
 } from "../../standins/taskProcess";
 
 const { poolName, resourceGroup, location, jobToken, readerToken } = STANDIN_DEFAULTS;
@@ -33,7 +32,7 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
   /** Everything the tasks of the current test printed; checked for secrets after each test. */
   let printed: string[];
 
-  before(() => execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: REPO, stdio: "ignore" }));
+  before(() => ensureBundles());
   beforeEach(async () => {
     standins = await startStandins();
     printed = [];

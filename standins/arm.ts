@@ -473,9 +473,18 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     const afterJob = options.simulateAgents?.afterJob ?? "unregister";
     if (afterJob === "stay") return;
     if (afterJob === "unregister") {
-      options.simulateAgents?.devops.simulateAgent.unregister(simulated.poolName, simulated.agentName);
-      simulated.unregistered = true;
-      group.containers[0].logs += "Removing agent from the server\n";
+      // With the container's own token, as config.sh remove does: once that token expired, the registration stays.
+      try {
+        options.simulateAgents?.devops.simulateAgent.unregister(
+          simulated.poolName,
+          simulated.agentName,
+          group.environment.AZP_TOKEN,
+        );
+        simulated.unregistered = true;
+        group.containers[0].logs += "Removing agent from the server\n";
+      } catch (error) {
+        group.containers[0].logs += `Failed to remove the agent: ${(error as Error).message}\n`;
+      }
     }
     setContainerState(group, 0, { state: "Terminated", exitCode: 0 });
   };

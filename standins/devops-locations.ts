@@ -14,6 +14,9 @@ interface ResourceLocation {
   releasedVersion: string;
 }
 
+/** What Azure DevOps Services advertises today: 7.2 in preview, 7.1 released. */
+export const SERVICES_API_VERSIONS = { maxVersion: "7.2", releasedVersion: "7.1" };
+
 function location(
   id: string,
   area: string,
@@ -28,8 +31,7 @@ function location(
     routeTemplate,
     resourceVersion,
     minVersion: "1.0",
-    maxVersion: "7.2",
-    releasedVersion: "7.1",
+    ...SERVICES_API_VERSIONS,
   };
 }
 
@@ -91,12 +93,21 @@ const areaLocations: Record<string, ResourceLocation[]> = {
   ],
 };
 
-/** Body of OPTIONS /_apis/{area}; undefined for areas the stand-in does not serve. */
+/**
+ * Body of OPTIONS /_apis/{area}; undefined for areas the stand-in does not serve. With maxApiVersion (a server
+ * such as Azure DevOps Server 2022, "7.0") every location advertises that version as both its newest and its
+ * released one, so node-api's autoNegotiateApiVersion falls back to it.
+ */
 export function areaLocationsResponse(
   area: string,
+  maxApiVersion?: string,
 ): { count: number; value: ResourceLocation[] } | undefined {
   const locations = areaLocations[area.toLowerCase()];
-  return locations && { count: locations.length, value: locations };
+  if (!locations) return undefined;
+  const value = maxApiVersion
+    ? locations.map((entry) => ({ ...entry, maxVersion: maxApiVersion, releasedVersion: maxApiVersion }))
+    : locations;
+  return { count: value.length, value };
 }
 
 export function resourceAreasResponse(collectionUrl: string): { count: number; value: unknown[] } {

@@ -101,6 +101,27 @@ export function satisfiesDemands(agent: Agent, demands: string[]): boolean {
 }
 
 /** Pools, agents, sessions and job requests of the Azure DevOps stand-in, independent of HTTP. */
+/**
+ * The service checks a job's demands against the agents registered in the pool when the job is queued, and fails
+ * the job at once when none satisfies them, online or not: "##[error]No agent found in pool BUZ-MYB which
+ * satisfies the following demand: agent.name. All demands: agent.name -equals 'ecom-app02-test', Agent.Version
+ * -gtVersion 2.163.1" (microsoft/azure-pipelines-agent#2996). This is why the start task may not finish before its
+ * agents are registered.
+ */
+export class JobRejectedError extends Error {
+  constructor(
+    readonly poolName: string,
+    readonly demands: string[],
+    unmet: string | undefined,
+  ) {
+    super(
+      unmet
+        ? `No agent found in pool ${poolName} which satisfies the following demand: ${unmet.split(" ")[0]}. All demands: ${demands.join(", ")}`
+        : `No agent found in pool ${poolName}.`,
+    );
+  }
+}
+
 export class AgentPoolState {
   readonly pools: Pool[] = [];
   readonly agents: Agent[] = [];
@@ -206,6 +227,11 @@ export class AgentPoolState {
     const demands = Object.entries(job.demands ?? {}).map(([name, value]) =>
       value === true ? name : `${name} -equals ${value}`,
     );
+    const agents = this.agentsIn(pool.id);
+    if (!agents.some((agent) => satisfiesDemands(agent, demands))) {
+      const unmet = demands.find((demand) => !agents.some((agent) => satisfiesDemands(agent, [demand])));
+      throw new JobRejectedError(pool.name, demands, unmet ?? demands[0]);
+    }
     const request: JobRequest = {
       requestId: this.nextRequestId++,
       poolId: pool.id,

@@ -4,8 +4,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import * as azdev from "azure-devops-node-api";
-import { TaskAgentStatus, TaskResult } from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
-import { startDevOps, type DevOpsStandin } from "./index";
+import {
+  TaskAgentPoolActionFilter,
+  TaskAgentStatus,
+  TaskResult,
+} from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
+import { JobRejectedError, startDevOps, type DevOpsStandin } from "./index";
 
 const manageToken = "manage-token";
 const readerToken = "reader-token";
@@ -137,8 +141,11 @@ describe("Azure DevOps stand-in", () => {
     assert.equal(devops.requests.at(-1)?.status, 404);
   });
 
-  it("answers 401 to unknown tokens and 403 to changes without Manage", async () => {
-    await assert.rejects(bearer("unknown").connect(), { statusCode: 401 });
+  it("answers 401 to unknown tokens that suppress the sign-in redirect, and 403 to changes without Manage", async () => {
+    const suppressed = new azdev.WebApi(devops.url, azdev.getBearerHandler("unknown"), {
+      headers: { "X-TFS-FedAuthRedirect": "Suppress" },
+    });
+    await assert.rejects(suppressed.connect(), { statusCode: 401 });
     const withPat = new azdev.WebApi(devops.url, azdev.getPersonalAccessTokenHandler(readerToken));
     const taskAgent = await withPat.getTaskAgentApi();
     assert.equal((await taskAgent.getAgentPools(poolName)).length, 1);
@@ -149,6 +156,74 @@ describe("Azure DevOps stand-in", () => {
         assert.match(error.message, /needs Manage permissions for pool Ephemeral/);
         return true;
       },
+    );
+  });
+
+  it("answers a GET with a bad token with 203 and the sign-in page unless the redirect is suppressed", async () => {
+    const signIn = await fetch(`${devops.url}_apis/distributedtask/pools`, {
+      headers: { authorization: "Bearer unknown" },
+    });
+    assert.equal(signIn.status, 203);
+    assert.match(signIn.headers.get("content-type") ?? "", /text\/html/);
+    assert.match(await signIn.text(), /Sign In/);
+    const suppressed = await fetch(`${devops.url}_apis/distributedtask/pools`, {
+      headers: { authorization: "Bearer unknown", "x-tfs-fedauthredirect": "Suppress" },
+    });
+    assert.equal(suppressed.status, 401);
+    assert.equal(
+      (await rest("DELETE", "_apis/distributedtask/pools/7/agents/1", undefined, "unknown")).status,
+      401,
+    );
+  });
+
+  it("refuses a token once it expired, for requests and for a simulated agent's own unregister", async () => {
+    devops.simulateAgent.register({ poolName, name: "expiring", token: manageToken });
+    devops.expireToken(manageToken);
+    const afterExpiry = await fetch(`${devops.url}_apis/distributedtask/pools`, {
+      headers: { authorization: `Bearer ${manageToken}` },
+    });
+    assert.equal(afterExpiry.status, 203);
+    assert.throws(() => devops.simulateAgent.unregister(poolName, "expiring", manageToken), /not authorized/);
+    assert.ok(devops.agent(poolName, "expiring"), "the registration stays");
+    assert.throws(() => devops.simulateAgent.unregister(poolName, "expiring", readerToken), /needs Manage/);
+  });
+
+  it("lists only the pools the caller may manage with actionFilter=manage", async () => {
+    const manager = await bearer().getTaskAgentApi();
+    const reader = await bearer(readerToken).getTaskAgentApi();
+    const manageable = (api: typeof manager) =>
+      api.getAgentPools(poolName, undefined, undefined, TaskAgentPoolActionFilter.Manage);
+    assert.deepEqual(
+      (await manageable(manager)).map((pool) => pool.name),
+      [poolName],
+    );
+    assert.deepEqual(await manageable(reader), []);
+    assert.equal((await reader.getAgentPools(poolName)).length, 1);
+    assert.equal(devops.requests.at(-2)?.query.actionFilter, String(TaskAgentPoolActionFilter.Manage));
+  });
+
+  it("rejects a job at queue time when no registered agent satisfies its demands", () => {
+    assert.throws(
+      () => devops.queueJob({ poolName, demands: { EPHEMERAL_AGENT_RUN: "1" } }),
+      (error: Error) => {
+        assert.ok(error instanceof JobRejectedError);
+        assert.equal(
+          error.message,
+          `No agent found in pool ${poolName} which satisfies the following demand: EPHEMERAL_AGENT_RUN. All demands: EPHEMERAL_AGENT_RUN -equals 1`,
+        );
+        return true;
+      },
+    );
+    devops.simulateAgent.register({
+      poolName,
+      name: "offline",
+      systemCapabilities: { EPHEMERAL_AGENT_RUN: "1" },
+    });
+    const queued = devops.queueJob({ poolName, demands: { EPHEMERAL_AGENT_RUN: "1" } });
+    assert.equal(
+      queued.assignTime,
+      undefined,
+      "an offline agent that satisfies the demands lets the job wait",
     );
   });
 
@@ -251,5 +326,45 @@ describe("Azure DevOps stand-in", () => {
     assert.equal(bytes.toString(), "not really a tarball");
     assert.equal(viaQuery.value[0].hashValue, createHash("sha256").update(bytes).digest("hex"));
     assert.deepEqual(await taskAgent.getPackages("agent", "win-x64", 1), []);
+  });
+});
+
+describe("Azure DevOps stand-in as Azure DevOps Server 2022 (REST API 7.0)", () => {
+  let devops: DevOpsStandin;
+
+  before(async () => {
+    devops = await startDevOps({
+      maxApiVersion: "7.0",
+      pools: [{ name: poolName, id: 7 }],
+      tokens: [{ token: manageToken, poolRights: { [poolName]: "manage" } }],
+    });
+  });
+  after(() => devops.close());
+
+  it("answers 400 VssVersionOutOfRangeException to 7.1, in the query or in the Accept header", async () => {
+    const headers = { authorization: `Bearer ${manageToken}` };
+    const inQuery = await fetch(`${devops.url}_apis/distributedtask/pools?api-version=7.1`, { headers });
+    assert.equal(inQuery.status, 400);
+    const body = (await inQuery.json()) as { message: string; typeKey: string };
+    assert.equal(body.typeKey, "VssVersionOutOfRangeException");
+    assert.equal(
+      body.message,
+      "VS800071: The requested REST API version of 7.1 is out of range for this server. The latest REST API version this server supports is 7.0.",
+    );
+    const inAccept = await fetch(`${devops.url}_apis/distributedtask/pools`, {
+      headers: { ...headers, accept: "application/json;api-version=7.2-preview.1" },
+    });
+    assert.equal(inAccept.status, 400);
+    const supported = await fetch(`${devops.url}_apis/distributedtask/pools?api-version=7.0`, { headers });
+    assert.equal(supported.status, 200);
+  });
+
+  it("advertises 7.0 in its locations, so node-api negotiates 7.0", async () => {
+    const taskAgent = await new azdev.WebApi(
+      devops.url,
+      azdev.getBearerHandler(manageToken),
+    ).getTaskAgentApi();
+    assert.equal((await taskAgent.getAgentPools(poolName)).length, 1);
+    assert.match(devops.requests.at(-1)?.headers.accept ?? "", /api-version=7\.0$/);
   });
 });

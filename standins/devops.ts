@@ -40,6 +40,8 @@ export interface DevOpsToken {
   poolRights?: Record<string, PoolRight>;
   /** Defaults to "view". */
   defaultPoolRight?: PoolRight;
+  /** An expired token is refused like an unknown one (see expireToken). */
+  expired?: boolean;
 }
 
 export interface ServiceConnection {
@@ -62,6 +64,11 @@ export interface DevOpsStandinOptions {
   agentPackagePlatform?: string;
   /** How long GET messages waits for a message before answering 202; default 2000 ms. */
   longPollMs?: number;
+  /**
+   * The newest REST API version the server supports, e.g. "7.0" for Azure DevOps Server 2022; unset means Azure
+   * DevOps Services (7.1 released, 7.2 in preview).
+   */
+  maxApiVersion?: string;
 }
 
 export interface SimulatedRegistration extends AgentRegistration {
@@ -98,13 +105,17 @@ export interface DevOpsStandin {
   pool(name: string): Pool | undefined;
   agents(poolName: string): Agent[];
   agent(poolName: string, agentName: string): Agent | undefined;
+  /** Queues a job; throws JobRejectedError when no agent registered in the pool satisfies its demands. */
   queueJob(job: JobToQueue): JobRequest;
   finishJob(requestId: number, result?: TaskResult): JobRequest | undefined;
+  /** Makes a token expire: from now on it is refused like an unknown one. */
+  expireToken(token: string): void;
   simulateAgent: {
     register(registration: SimulatedRegistration): Agent;
     online(poolName: string, agentName: string): string;
     offline(poolName: string, agentName: string): void;
-    unregister(poolName: string, agentName: string): void;
+    /** With a token, authorised like DELETE agents: throws unless the token is valid and has Manage. */
+    unregister(poolName: string, agentName: string, token?: string): void;
     /** Delivers and acknowledges the agent's pending job message; returns the assigned job, if any. */
     takeJob(poolName: string, agentName: string): JobRequest | undefined;
     finish(poolName: string, agentName: string, result?: TaskResult): JobRequest;
@@ -114,6 +125,41 @@ export interface DevOpsStandin {
 }
 
 const DISTRIBUTED_TASK_NAMESPACE = "101eae8c-1709-47f9-b228-0e476c35b3ba";
+
+const SIGN_IN_PAGE = `<!DOCTYPE html>
+<html><head><title>Azure DevOps Services | Sign In</title></head>
+<body><p>Sign in to your account</p></body></html>
+`;
+
+/** The version a request asks for, from its api-version query parameter or its Accept header (node-api's way). */
+function requestedApiVersion(request: StandinRequest): string | undefined {
+  const fromAccept = /api-version=([0-9][^;,\s]*)/i.exec(String(request.headers.accept ?? ""))?.[1];
+  return request.query["api-version"] ?? fromAccept;
+}
+
+/**
+ * A server with an API-version ceiling answers a newer version with 400 VssVersionOutOfRangeException. Azure
+ * DevOps Server 2022 supports up to 7.0: "The requested REST API version of 100.0 is out of range for this server.
+ * The latest REST API version this server supports is 7.0." (MicrosoftDocs/azure-devops-docs#13083); a 7.1
+ * request is answered 400 (Tiberriver256/mcp-server-azure-devops#326, checked with curl on a server).
+ */
+function versionOutOfRange(request: StandinRequest, maxApiVersion: string): Reply | undefined {
+  const requested = requestedApiVersion(request);
+  const number = requested && /^\d+(\.\d+)?/.exec(requested)?.[0];
+  if (!number || Number(number) <= Number(maxApiVersion)) return undefined;
+  return {
+    status: 400,
+    body: {
+      ...vssError(
+        `VS800071: The requested REST API version of ${number} is out of range for this server. The latest REST API version this server supports is ${maxApiVersion}.`,
+        "VssVersionOutOfRangeException",
+      ),
+      typeName:
+        "Microsoft.VisualStudio.Services.WebApi.VssVersionOutOfRangeException, Microsoft.VisualStudio.Services.WebApi",
+      errorCode: 800071,
+    },
+  };
+}
 const RIGHT_BITS: Record<PoolRight, number> = { none: 0, view: 1 | 16, manage: 63 };
 export const POOL_PERMISSION = { view: 1, manage: 2, listen: 4, administer: 8, use: 16, create: 32 } as const;
 
@@ -191,15 +237,43 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
   }
 
   function callerFor(credential: string | undefined): Caller | undefined {
-    const token = tokens.find((candidate) => candidate.token === credential);
+    const token = tokens.find((candidate) => candidate.token === credential && !candidate.expired);
     return token && { identity: identityOf(token), token };
+  }
+
+  /** The caller a token authorises for a change in the pool; throws as the service would answer. */
+  function managerOf(token: string, pool: Pool): Caller {
+    const caller = callerFor(token);
+    if (!caller)
+      throw new DevOpsAccessError("VS30063: You are not authorized to access the organization (401).");
+    if (rightOn(caller, pool) !== "manage") {
+      throw new DevOpsAccessError(
+        `Access denied. ${caller.identity.displayName} needs Manage permissions for pool ${pool.name} to perform the action.`,
+      );
+    }
+    return caller;
   }
 
   function rightOn(caller: Caller, pool: Pool): PoolRight {
     return caller.token.poolRights?.[pool.name] ?? caller.token.defaultPoolRight ?? "view";
   }
 
-  function unauthorized(): Reply {
+  /**
+   * A request whose credential is missing, unknown or expired. Azure DevOps answers a GET without
+   * `X-TFS-FedAuthRedirect: Suppress` with 203 and its HTML sign-in page instead of 401: Azure SDK for C++ added
+   * the header to its OIDC request for this reason (github.com/Azure/azure-sdk-for-cpp/pull/6019), and users of
+   * PATs report 203 answers for expired tokens (Stack Overflow 78298298, "Azure DevOps PAT Authentication Issue -
+   * 403/203 Errors").
+   */
+  function unauthorized(request: StandinRequest): Reply {
+    const suppressed = String(request.headers["x-tfs-fedauthredirect"] ?? "").toLowerCase() === "suppress";
+    if (request.method === "GET" && !suppressed) {
+      return {
+        status: 203,
+        headers: { "content-type": "text/html; charset=utf-8", "x-tfs-fedauthredirect": "true" },
+        body: SIGN_IN_PAGE,
+      };
+    }
     return {
       status: 401,
       headers: {
@@ -219,7 +293,7 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
   function authenticated(handler: CallerHandler): RouteHandler {
     return (request, params) => {
       const caller = callerFor(credentialFrom(request));
-      if (!caller) return unauthorized();
+      if (!caller) return unauthorized(request);
       request.record.caller = { identity: caller.identity };
       return handler(request, params, caller);
     };
@@ -533,7 +607,7 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
         authorizedUser: user,
         instanceId: organizationId,
         deploymentId: organizationId,
-        deploymentType: "hosted",
+        deploymentType: options.maxApiVersion ? "onPremises" : "hosted",
         locationServiceData: {
           serviceOwner: "00025394-6065-48ca-87d9-7f5672854ef7",
           defaultAccessMappingMoniker: "PublicAccessMapping",
@@ -562,7 +636,7 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
         method: "OPTIONS",
         pattern: `${org}/_apis/:area`,
         handle: (_request, params) => {
-          const locations = areaLocationsResponse(params.area);
+          const locations = areaLocationsResponse(params.area, options.maxApiVersion);
           return locations ? { status: 200, body: locations } : { status: 404 };
         },
       },
@@ -654,6 +728,8 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
   });
   origin = server.origin;
   collectionUrl = `${origin}/${organization}/`;
+  const maxApiVersion = options.maxApiVersion;
+  if (maxApiVersion) server.intercept((request) => versionOutOfRange(request, maxApiVersion));
 
   function requirePool(poolName: string): Pool {
     const pool = state.findPool(poolName);
@@ -670,16 +746,7 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
   const simulateAgent: DevOpsStandin["simulateAgent"] = {
     register(registration) {
       const pool = requirePool(registration.poolName);
-      if (registration.token !== undefined) {
-        const caller = callerFor(registration.token);
-        if (!caller)
-          throw new DevOpsAccessError("VS30063: You are not authorized to access the organization (401).");
-        if (rightOn(caller, pool) !== "manage") {
-          throw new DevOpsAccessError(
-            `Access denied. ${caller.identity.displayName} needs Manage permissions for pool ${pool.name} to perform the action.`,
-          );
-        }
-      }
+      if (registration.token !== undefined) managerOf(registration.token, pool);
       const existing = state.findAgent(pool.id, registration.name);
       if (existing) {
         if (existing.sessionId) state.endSession(existing);
@@ -695,7 +762,8 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
       const agent = requireAgent(poolName, agentName);
       if (agent.sessionId) state.endSession(agent);
     },
-    unregister(poolName, agentName) {
+    unregister(poolName, agentName, token) {
+      if (token !== undefined) managerOf(token, requirePool(poolName));
       state.deleteAgent(requireAgent(poolName, agentName));
     },
     takeJob(poolName, agentName) {
@@ -735,6 +803,9 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
       return pool && state.findAgent(pool.id, agentName);
     },
     queueJob: (job) => state.queueJob(job),
+    expireToken(token) {
+      for (const candidate of tokens) if (candidate.token === token) candidate.expired = true;
+    },
     finishJob: (requestId, result = "succeeded") => state.finishJob(requestId, result),
     simulateAgent,
     intercept: server.intercept,

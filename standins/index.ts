@@ -10,6 +10,7 @@ export * from "./entra";
 export * from "./faults";
 export type { ContainerGroupRecord, ContainerState } from "./arm-container-groups";
 export type { Agent, JobRequest, Pool } from "./devops-state";
+export { JobRejectedError } from "./devops-state";
 export type { Interceptor, RecordedRequest, Reply, StandinRequest } from "./http-server";
 export { preciseNow } from "./http-server";
 export { APP_CERTIFICATE_PATH, CA_CERT_PATH } from "./tls";

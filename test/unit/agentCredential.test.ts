@@ -98,7 +98,7 @@ describe("agent credential", () => {
     assert.throws(() => privateKeyFromRsaParametersFile(rsaParametersFile(privateKey)), /at least 256/);
   });
 
-  it("writes the settings and OAuth credentials under the names the listener reads", async () => {
+  it("writes the settings and OAuth credentials under the names the listener reads", () => {
     const key = agentKeyFrom(generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey);
     const files = agentCredentialFiles(
       {

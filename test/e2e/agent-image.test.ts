@@ -237,6 +237,25 @@ describe("agent image (real Docker engine)", function () {
       assert.equal(devOps.agent(poolName, agentName), undefined);
     });
 
+    it("lets the listener take its time to cancel the job before unregistering", async () => {
+      const agentName = "image-test-slow-cancel";
+      // Longer than the 20 s the script used to allow, within the listener's own 30 s.
+      const run = await startAgent(agentName, {
+        FAKE_AGENT_JOB_SECONDS: "600",
+        FAKE_AGENT_SHUTDOWN_SECONDS: "25",
+      });
+      await waitUntilOnline(agentName, run);
+      const job = devOps.queueJob({ poolName, demands: { EPHEMERAL_AGENT_RUN: agentName }, jobName: "Long" });
+      await outputOrHang(run, /^Running job: Long$/m);
+
+      await run.container.kill({ signal: "SIGTERM" });
+      const { exitCode, output } = await run.exit(2 * hangGuardMs);
+      assert.equal(exitCode, 143, output);
+      assert.equal(devOps.state.findJob(job.requestId)?.result, "canceled");
+      assert.match(output, new RegExp(`Agent shutting down[\\s\\S]*agent ${agentName} unregistered`));
+      assert.equal(devOps.agent(poolName, agentName), undefined);
+    });
+
     it("gives up unregistering after three attempts", async () => {
       const agentName = "image-test-unregister-fails";
       const run = await startAgent(agentName);

@@ -1,5 +1,15 @@
-import * as azdev from "azure-devops-node-api";
-import type { ITaskAgentApi } from "azure-devops-node-api/TaskAgentApi";
+import { createDecipheriv } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { platform, release } from "node:os";
+import { BearerCredentialHandler } from "azure-devops-node-api/handlers/bearertoken";
+import { PersonalAccessTokenCredentialHandler } from "azure-devops-node-api/handlers/personalaccesstoken";
+import type {
+  IRequestHandler,
+  IRequestOptions,
+} from "azure-devops-node-api/interfaces/common/VsoBaseInterfaces";
+import { LocationsApi } from "azure-devops-node-api/LocationsApi";
+import { TaskAgentApi, type ITaskAgentApi } from "azure-devops-node-api/TaskAgentApi";
+import { version as nodeApiVersion } from "azure-devops-node-api/package.json";
 import {
   TaskAgentStatus,
   TaskResult,
@@ -7,6 +17,7 @@ import {
 } from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
 import { ENV } from "../core/contract";
 import type { Pool, PoolAccess, PoolAgent } from "../core/ports";
+import type { ConnectionData } from "azure-devops-node-api/interfaces/LocationsInterfaces";
 import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../core/errors";
 import { withRetries, type RetryPolicy } from "../core/retry";
 
@@ -50,7 +61,7 @@ export function toPoolAgent(agent: TaskAgent): PoolAgent {
 /** Agent pools and agents of one organization, reached with one token. */
 export class AzureDevOpsPools implements PoolAccess {
   private constructor(
-    private readonly connection: azdev.WebApi,
+    private readonly connection: LocationsApi,
     private readonly agents: ITaskAgentApi,
     private readonly collectionUrl: string,
     private readonly retryPolicy: RetryPolicy,
@@ -63,11 +74,20 @@ export class AzureDevOpsPools implements PoolAccess {
     retryPolicy: RetryPolicy,
     signal: AbortSignal,
   ): Promise<AzureDevOpsPools> {
+    // The clients are built the way azure-devops-node-api's WebApi builds them (WebApi.js: constructor,
+    // getLocationsApi, getTaskAgentApi, connect), without importing WebApi: its module requires every API
+    // client of Azure DevOps, which made most of the bundle and of its start-up time.
     // One retry layer, ours: the client's own retries skip 429 and Retry-After.
-    const connection = new azdev.WebApi(collectionUrl, azdev.getHandlerFromToken(token), {
-      allowRetries: false,
+    const options = withAgentConnectionSettings(collectionUrl, { allowRetries: false });
+    const handlers = [credentialHandler(token)];
+    const connection = new LocationsApi(collectionUrl, handlers, options, nodeApiUserAgent());
+    const areas = new LocationsApi(collectionUrl, handlers, {
+      ...options,
+      allowRetries: true,
+      maxRetries: 5,
     });
-    const agents = await withRetries(() => connection.getTaskAgentApi(), retryPolicy, signal);
+    const agentsUrl = await withRetries(() => taskAgentAreaUrl(areas, collectionUrl), retryPolicy, signal);
+    const agents = new TaskAgentApi(agentsUrl, handlers, options);
     return new AzureDevOpsPools(connection, agents, collectionUrl, retryPolicy, signal);
   }
 
@@ -135,8 +155,10 @@ export class AzureDevOpsPools implements PoolAccess {
 
   private async identityName(): Promise<string> {
     try {
-      const data = await this.connection.connect();
-      const user = data.authenticatedUser;
+      const response = await this.connection.rest.get<ConnectionData>(
+        this.connection.vsoClient.resolveUrl("/_apis/connectionData"),
+      );
+      const user = response.result?.authenticatedUser;
       const name = user?.providerDisplayName ?? user?.customDisplayName;
       return name ? `The identity '${name}'` : "The token's identity";
     } catch {
@@ -167,4 +189,90 @@ export class AzureDevOpsPools implements PoolAccess {
     }
     return new Error(`Could not ${action}${status ? ` (HTTP ${status})` : ""}: ${errorMessage(error)}`);
   }
+}
+
+/** A personal access token goes as Basic credentials, anything else (the job's access token) as a bearer token, as WebApi.getHandlerFromToken decides. */
+function credentialHandler(token: string): IRequestHandler {
+  const personalAccessToken = token.length === 52 || /^.{76}AZDO.{4}$/.test(token);
+  return personalAccessToken
+    ? new PersonalAccessTokenCredentialHandler(token)
+    : new BearerCredentialHandler(token);
+}
+
+/** The user agent WebApi sends on its own requests (connectionData). */
+function nodeApiUserAgent(): string {
+  return `azure-devops-node-api/${nodeApiVersion} (${platform()} ${release()})`;
+}
+
+/**
+ * The agent's proxy and certificate settings, which the task library publishes in globals for
+ * azure-devops-node-api (azure-pipelines-task-lib internal.js, _exposeProxySettings and _exposeCertSettings);
+ * WebApi's constructor reads them the same way.
+ */
+function withAgentConnectionSettings(serverUrl: string, options: IRequestOptions): IRequestOptions {
+  const published = globalThis as Record<string, unknown>;
+  const result: IRequestOptions = { ...options };
+  const host = new URL(serverUrl).host.toLowerCase();
+  const bypassed = (process.env.no_proxy ?? "")
+    .split(",")
+    .map((entry) => entry.toLowerCase())
+    .includes(host);
+  if (!bypassed && published._vsts_task_lib_proxy) {
+    result.proxy = {
+      proxyUrl: published._vsts_task_lib_proxy_url as string,
+      proxyUsername: published._vsts_task_lib_proxy_username as string | undefined,
+      proxyPassword: taskLibrarySecret(published._vsts_task_lib_proxy_password),
+      proxyBypassHosts: JSON.parse(
+        (published._vsts_task_lib_proxy_bypass as string | undefined) || "[]",
+      ) as string[],
+    };
+  }
+  if (published._vsts_task_lib_cert) {
+    result.cert = {
+      caFile: published._vsts_task_lib_cert_ca as string | undefined,
+      certFile: published._vsts_task_lib_cert_clientcert as string | undefined,
+      keyFile: published._vsts_task_lib_cert_key as string | undefined,
+      passphrase: taskLibrarySecret(published._vsts_task_lib_cert_passphrase),
+    };
+  }
+  result.ignoreSslError = !!published._vsts_task_lib_skip_cert_validation;
+  return result;
+}
+
+/**
+ * A secret the task library published as "<base64 key file path>:<base64 hex ciphertext>", the key file
+ * holding "<base64 key>:<base64 iv>" for AES-256-CTR (internal.js, _exposeTaskLibSecret).
+ */
+function taskLibrarySecret(published: unknown): string | undefined {
+  if (typeof published !== "string" || published.indexOf(":") <= 0) return undefined;
+  const [keyFileBase64, ciphertextBase64] = published.split(":", 2);
+  const keyFile = Buffer.from(keyFileBase64, "base64").toString("utf8");
+  const [keyBase64, ivBase64] = readFileSync(keyFile, "utf8").split(":", 2);
+  if (!keyBase64 || !ivBase64) throw new Error(`the task library's key file ${keyFile} is not "key:iv"`);
+  const decipher = createDecipheriv(
+    "aes-256-ctr",
+    Buffer.from(keyBase64, "base64"),
+    Buffer.from(ivBase64, "base64"),
+  );
+  const ciphertext = Buffer.from(ciphertextBase64, "base64").toString("utf8");
+  return decipher.update(ciphertext, "hex", "utf8") + decipher.final("utf8");
+}
+
+/**
+ * Where the task-agent API lives, from the location service's resource areas (WebApi._getResourceAreaUrl):
+ * the collection itself on a server that lists none.
+ */
+async function taskAgentAreaUrl(locations: LocationsApi, collectionUrl: string): Promise<string> {
+  const areas = (await locations.getResourceAreas()) as unknown;
+  if (areas === undefined) throw new Error(`Failed to retrieve resource areas from server: ${collectionUrl}`);
+  if (!Array.isArray(areas) || areas.length === 0) return collectionUrl;
+  const area = (areas as { id?: string; locationUrl?: string }[]).find(
+    (candidate) => candidate.id?.toLowerCase() === TaskAgentApi.RESOURCE_AREA_ID,
+  );
+  if (!area?.locationUrl) {
+    throw new Error(
+      `Could not find information for resource area ${TaskAgentApi.RESOURCE_AREA_ID} from server: ${collectionUrl}`,
+    );
+  }
+  return area.locationUrl;
 }

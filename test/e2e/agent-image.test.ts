@@ -125,6 +125,19 @@ describe("agent image (real Docker engine)", function () {
       assert.doesNotMatch(output, /configuring agent/);
     });
 
+    it("accepts the hash in upper case with hyphens, as the agent's updater compares it", async () => {
+      const agentPackage = await readFile(agentPackagePath);
+      const listedHash = sha256(agentPackage).toUpperCase().match(/../g)?.join("-") ?? "";
+      server.reply = { status: 200, body: packageList(server.downloadUrl, listedHash) };
+      server.download = { kind: "bytes", body: agentPackage };
+      const run = await containers.start(image, { AZP_URL: server.url, AZP_TOKEN: token });
+      // Past the check, config.sh fails: this server is no Azure DevOps.
+      const { exitCode, output } = await run.exit(60_000);
+      assert.equal(exitCode, 1, output);
+      assert.doesNotMatch(output, /does not match its SHA-256 hash/);
+      assert.match(output, /^configuring agent /m);
+    });
+
     it("stops at once on SIGTERM while the package downloads slowly", async () => {
       server.reply = { status: 200, body: packageList(server.downloadUrl, sha256("unused")) };
       server.download = { kind: "trickle" };

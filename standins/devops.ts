@@ -23,6 +23,7 @@ import {
   type RouteHandler,
   type StandinRequest,
 } from "./http-server";
+import { AgentOAuth } from "./devops-oauth";
 import { signJwt, type JwtClaims } from "./jwt";
 
 export type PoolRight = "none" | "view" | "manage";
@@ -97,6 +98,8 @@ export interface DevOpsStandin {
   /** Issuer and public key of the OIDC tokens; give it to entra.trustIssuer(). */
   oidcIssuer: TrustedIssuer;
   issuedOidcTokens: IssuedOidcToken[];
+  /** The agents' own OAuth credentials (registrations with a public key, their token endpoint, issued tokens). */
+  agentOAuth: AgentOAuth;
   /** Issuer/subject pair an Entra app needs to accept OIDC tokens for this service connection. */
   federatedCredentialFor(serviceConnectionId: string): FederatedCredential;
   /** Value for SYSTEM_OIDCREQUESTURI (AzurePipelinesCredential appends ?api-version=7.1&serviceConnectionId=...). */
@@ -215,6 +218,7 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
   const tokens = [...(options.tokens ?? [])];
   const serviceConnections = [...(options.serviceConnections ?? [])];
   const state = new AgentPoolState();
+  const agentOAuth = new AgentOAuth(state, () => origin, organizationId);
   for (const pool of options.pools ?? [{ name: "Default", id: 1 }]) state.addPool(pool.name, pool.id);
   const signingKeys = oidcSigningKeys();
   const signingKeyId = randomUUID();
@@ -237,7 +241,9 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
   }
 
   function callerFor(credential: string | undefined): Caller | undefined {
-    const token = tokens.find((candidate) => candidate.token === credential && !candidate.expired);
+    const token =
+      tokens.find((candidate) => candidate.token === credential && !candidate.expired) ??
+      agentOAuth.callerFor(credential, state.pools);
     return token && { identity: identityOf(token), token };
   }
 
@@ -402,7 +408,11 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
       return { status: 400, body: vssError("The agent name is required.", "ArgumentException") };
     const agent = state.addAgent(pool.id, registration);
     if (!agent) return agentExists(registration.name, pool);
-    return { status: 200, body: agentJson(agent, { includeCapabilities: true }) };
+    const authorization = agentOAuth.register(agent, request.body);
+    return {
+      status: 200,
+      body: { ...agentJson(agent, { includeCapabilities: true }), ...(authorization && { authorization }) },
+    };
   }
 
   function replaceAgent(request: StandinRequest, params: Record<string, string>, pool: Pool): Reply {
@@ -413,9 +423,11 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
       return { status: 400, body: vssError("The agent name is required.", "ArgumentException") };
     const sameName = state.findAgent(pool.id, registration.name);
     if (sameName && sameName !== agent) return agentExists(registration.name, pool);
+    state.replaceAgent(agent, registration);
+    const authorization = agentOAuth.register(agent, request.body);
     return {
       status: 200,
-      body: agentJson(state.replaceAgent(agent, registration), { includeCapabilities: true }),
+      body: { ...agentJson(agent, { includeCapabilities: true }), ...(authorization && { authorization }) },
     };
   }
 
@@ -439,6 +451,8 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
     const body = (request.body ?? {}) as { agent?: { id?: number; name?: string }; ownerName?: string };
     const agent = state.findAgent(pool.id, body.agent?.id ?? body.agent?.name ?? "");
     if (!agent) return agentNotFound(String(body.agent?.id ?? body.agent?.name), pool);
+    const refused = agentOAuth.refuseOtherCallers(agent, credentialFrom(request));
+    if (refused) return refused;
     const sessionId = state.createSession(agent);
     if (sessionId === undefined) {
       return {
@@ -472,6 +486,8 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
     for (;;) {
       const agent = state.agentForSession(sessionId);
       if (!agent) return sessionExpired(sessionId);
+      const refused = agentOAuth.refuseOtherCallers(agent, credentialFrom(request));
+      if (refused) return refused;
       const message = state.takeMessage(agent);
       if (message) return { status: 200, body: message };
       if (Date.now() >= deadline || request.signal.aborted) return { status: 202 };
@@ -720,6 +736,7 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
         pattern: `${org}/:project/_apis/distributedtask/hubs/:hubName/plans/:planId/jobs/:jobId/oidctoken`,
         handle: authenticated(createOidcToken),
       },
+      { method: "POST", pattern: agentOAuth.tokenPath, handle: (request) => agentOAuth.exchange(request) },
     ],
     notFound: (request) => ({
       status: 404,
@@ -791,6 +808,7 @@ export async function startDevOps(options: DevOpsStandinOptions = {}): Promise<D
     serviceConnections,
     oidcIssuer,
     issuedOidcTokens,
+    agentOAuth,
     federatedCredentialFor,
     oidcRequestUri(project) {
       return `${origin}/${organization}/${project}/_apis/distributedtask/hubs/build/plans/${randomUUID()}/jobs/${randomUUID()}/oidctoken`;

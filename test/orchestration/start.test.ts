@@ -124,6 +124,18 @@ describe("startAgents (in-process, virtual time)", () => {
       }
     });
 
+    it("warns before creating anything about environment entries the agent will not report", async () => {
+      const settled = await start({ environment: { FOO: "bar", TERM: "xterm", LONG: "x".repeat(1024) } });
+      assert.ok(settled.ok);
+      const warnings = log.lines.filter((line) => line.level === "warn").map((line) => line.message);
+      assert.equal(warnings.length, 2, warnings.join("\n"));
+      assert.match(warnings[0], /environment entry TERM .*ignore list.*demand on it would never match/);
+      assert.match(warnings[1], /environment entry LONG .*1024 characters/);
+      const firstWarning = log.lines.findIndex((line) => line.level === "warn");
+      const launching = log.lines.findIndex((line) => line.message.startsWith("Launching"));
+      assert.ok(firstWarning < launching, "the warnings come before the launch");
+    });
+
     it("spaces creations 125 ms apart", async () => {
       await start({ count: 5 });
       assert.deepEqual(

@@ -2,6 +2,7 @@ import { agentEnvironment, demandFor, type AgentIdentity } from "../core/contrac
 import { UserError, errorMessage } from "../core/errors";
 import { formatDuration, type Log } from "../core/log";
 import { agentNames } from "../core/naming";
+import { unreportedEnvironment } from "../inputs/capabilities";
 import {
   describeStatus,
   isFinished,
@@ -94,6 +95,11 @@ export async function startAgents(options: StartOptions, context: StartContext):
   const launches: Promise<void>[] = [];
   let pool: Pool | undefined;
 
+  for (const entry of unreportedEnvironment(options.environment)) {
+    log.warn(
+      `The agent will not report environment entry ${entry.name} as a capability (${entry.reason}): a demand on it would never match.`,
+    );
+  }
   try {
     pool = await timer.time("Check pool and provider", async () => {
       const found = await pools.findPool(options.pool);

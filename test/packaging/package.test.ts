@@ -9,6 +9,8 @@ import { ensureBundles } from "../../standins/taskProcess";
 const repoRoot = path.resolve(__dirname, "..", "..");
 const packageScript = path.join(repoRoot, "scripts", "package.mjs");
 const taskFolders = ["StartEphemeralAgentV1", "TeardownEphemeralAgentV1"];
+/** Each provider's libraries, beside index.js, which loads the one of the chosen provider (scripts/build.mjs). */
+const providerFiles = ["providers/aci.js", "providers/docker.js"];
 const maxVsixBytes = 3 * 1024 * 1024;
 
 interface Vsix {
@@ -128,18 +130,21 @@ describe("npm run package", function () {
       "images/icon.png",
       "overview.md",
       ...taskFolders.flatMap((folder) =>
-        ["icon.png", "index.js", "task.json"].map((file) => `${folder}/${file}`),
+        ["icon.png", "index.js", "task.json", ...providerFiles].map((file) => `${folder}/${file}`),
       ),
     ];
     assert.deepEqual([...vsix.entries.keys()].sort(), expected.sort());
   });
 
-  it("bundles every dependency, so the tasks load nothing but Node built-ins", () => {
+  it("bundles every dependency, so the tasks load nothing but Node built-ins and their own providers' files", () => {
     for (const folder of taskFolders) {
-      const bundle = text(vsix, `${folder}/index.js`);
-      const loaded = new Set([...bundle.matchAll(/\brequire\("([^"]+)"\)/g)].map(([, id]) => id));
-      const external = [...loaded].filter((id) => !isBuiltin(id));
-      assert.deepEqual(external, [], `${folder} requires ${external.join(", ")}`);
+      for (const file of ["index.js", ...providerFiles]) {
+        const bundle = text(vsix, `${folder}/${file}`);
+        const loaded = new Set([...bundle.matchAll(/\brequire\("([^"]+)"\)/g)].map(([, id]) => id));
+        const ownFiles = file === "index.js" ? providerFiles.map((providerFile) => `./${providerFile}`) : [];
+        const external = [...loaded].filter((id) => !isBuiltin(id) && !ownFiles.includes(id));
+        assert.deepEqual(external, [], `${folder}/${file} requires ${external.join(", ")}`);
+      }
     }
   });
 });

@@ -54,6 +54,12 @@ describe("start task inputs", () => {
     assert.equal("docker" in inputs, false);
   });
 
+  it("lets Windows container groups join a subnet, as ACI allows", () => {
+    const aci = aciOf(parseStartInputs({ ...ACI, subnetId: SUBNET, osType: "Windows" }));
+    assert.equal(aci.osType, "Windows");
+    assert.equal(aci.subnetId, SUBNET);
+  });
+
   it("accepts a registry identity for an Azure Container Registry image", () => {
     assert.equal(aciOf(parseStartInputs({ ...ACI, registryIdentity: IDENTITY })).registryIdentity, IDENTITY);
   });
@@ -85,11 +91,6 @@ describe("start task inputs", () => {
     failsOn("subnetId", { ...ACI, subnetId: "my-subnet" }, /not a subnet resource ID/);
     failsOn("dnsServers", { ...ACI, subnetId: SUBNET, dnsServers: "dns.local" }, /IPv4/);
     failsOn("dnsServers", { ...ACI, dnsServers: "10.0.0.4" }, /set subnetId/);
-    failsOn(
-      "osType",
-      { ...ACI, subnetId: SUBNET, osType: "Windows" },
-      /Windows containers only outside virtual networks/,
-    );
     failsOn("resourceGroup", { ...ACI, resourceGroup: "bad/group" }, /not a resource group name/);
     failsOn("azureSubscription", { ...ACI, azureSubscription: "" }, /is required/);
     failsOn("image", { ...ACI, image: "Bad Image" }, /not an image reference/);

@@ -7,8 +7,10 @@ import type { AgentIdentity } from "./contract";
 export interface AgentProvider {
   /** One line saying where agents run, for logs and summaries. */
   readonly description: string;
-  /** Checks settings and access before anything is created; throws a UserError naming the fix. */
-  prepare(): Promise<void>;
+  /** What else to check when agents do not come online in time, given the provider's settings; for the timeout message. */
+  readonly timeoutHint?: string;
+  /** Checks settings, access and room for the planned agents before anything is created; throws a UserError naming the fix. */
+  prepare(plan?: LaunchPlan): Promise<void>;
   create(spec: AgentContainerSpec): Promise<void>;
   /** States of the named containers for one polling round, with a bounded number of requests. */
   pollStatuses(names: readonly string[]): Promise<Map<string, ContainerStatus>>;
@@ -18,6 +20,11 @@ export interface AgentProvider {
   remove(name: string): Promise<boolean>;
   /** Containers of ours (by tags or labels) for the given pool. */
   list(pool: string): Promise<LaunchedContainer[]>;
+}
+
+/** What a start is about to create. */
+export interface LaunchPlan {
+  count: number;
 }
 
 export interface AgentContainerSpec {

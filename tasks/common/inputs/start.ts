@@ -112,13 +112,9 @@ export function parseStartInputs(raw: RawInputs): StartInputs {
 
 function parseAciInputs(raw: RawInputs): AciStartInputs {
   const subnetId = optional(raw, "subnetId");
+  // Windows container groups may join a virtual network: ACI's virtual network deployment is generally available
+  // for Linux and Windows containers (learn.microsoft.com, container-instances-virtual-network-concepts).
   const osType = parseChoice("osType", optional(raw, "osType") ?? "Linux", OS_TYPES);
-  if (subnetId && osType === "Windows") {
-    throw new InputError(
-      "osType",
-      "Azure Container Instances runs Windows containers only outside virtual networks: use Linux, or clear subnetId.",
-    );
-  }
   const dnsServers = parseDnsServers(raw.dnsServers);
   if (dnsServers.length && !subnetId) {
     throw new InputError(

@@ -50,6 +50,14 @@ export function readAzureConnection(id: string): AzureConnection {
   const scheme = (auth.scheme ?? "ServicePrincipal").toLowerCase();
   const param = auth.parameter;
   const data = (key: string) => tl.getEndpointDataParameter(id, key, true);
+  // Microsoft's tasks recognise an Azure Stack Hub connection by its data 'environment' equal to 'AzureStack'
+  // (azure-pipelines-tasks-azure-arm-rest, AzureRMEndpoint); Azure Stack Hub has no Container Instances.
+  if (data("environment")?.toLowerCase() === "azurestack") {
+    throw new InputError(
+      "azureSubscription",
+      "the connection is to Azure Stack Hub, which has no Azure Container Instances: on Azure Stack Hub, run the agents with provider 'docker' on a Docker host there.",
+    );
+  }
   const armUrl = tl.getEndpointUrl(id, true) || "https://management.azure.com/";
   const tenantId = param("tenantid") ?? "";
   const clientId = param("serviceprincipalid") ?? "";

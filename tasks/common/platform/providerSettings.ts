@@ -2,6 +2,7 @@ import type { ProviderInputs } from "../inputs/providers";
 import { checkRegistryMatches } from "../inputs/references";
 import type { ProviderSettings } from "../providers";
 import { readAzureConnection, readDockerConnection, readRegistryConnection } from "./connections";
+import { pipelineLog } from "./log";
 import type { Tuning } from "./tuning";
 
 /** Resolves the service connections the inputs name into the provider's settings. */
@@ -43,6 +44,7 @@ export function resolveProviderSettings(
       registryIdentity,
       pollIntervalMs: tuning.pollIntervalMs,
       retryPolicy: tuning.retryPolicy,
+      log: pipelineLog,
       signal,
     },
   };

@@ -104,7 +104,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
     pool = await timer.time("Check pool and provider", async () => {
       const found = await pools.findPool(options.pool);
       await pools.checkCanManage(found);
-      await provider.prepare();
+      await provider.prepare({ count: names.length });
       return found;
     });
     throwIfCancelled(signal);
@@ -217,7 +217,7 @@ async function waitUntilOnline(
         )
         .join("; ");
       throw new UserError(
-        `Timed out after ${formatDuration(options.onlineTimeoutMs)} waiting for ${stillWaiting.length} agent(s) to come online (${states}). Raise onlineTimeoutMinutes if the image is large or the agent is downloaded at start.${await logTail(provider, stillWaiting[0])}`,
+        `Timed out after ${formatDuration(options.onlineTimeoutMs)} waiting for ${stillWaiting.length} agent(s) to come online (${states}). Raise onlineTimeoutMinutes if the image is large or the agent is downloaded at start.${provider.timeoutHint ? ` ${provider.timeoutHint}` : ""}${await logTail(provider, stillWaiting[0])}`,
       );
     }
     if (clock() - lastProgress >= PROGRESS_EVERY_MS) {

@@ -2,20 +2,42 @@ import {
   ContainerInstanceManagementClient,
   type ContainerGroup,
   type EnvironmentVariable,
+  type Usage,
 } from "@azure/arm-containerinstance";
-import { createPipelineRequest } from "@azure/core-rest-pipeline";
-import { armScope, createCredential, retryingCredential, type AzureConnection } from "../../clients/entra";
+import { createPipelineRequest, type PipelineResponse } from "@azure/core-rest-pipeline";
+import {
+  armScope,
+  azurePipelineOptions,
+  createCredential,
+  retryingCredential,
+  type AzureConnection,
+} from "../../clients/entra";
 import { ENV, identityFromTags, tagsFor } from "../../core/contract";
 import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../../core/errors";
+import { formatDuration, type Log } from "../../core/log";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../../core/retry";
+import { sleep } from "../../core/timing";
 import { missingArmActions, type ArmPermission } from "./armPermissions";
+import {
+  AciQuotaRefusal,
+  aciQuotaPolicy,
+  armErrorCode,
+  explainArmError,
+  isSubnetBusy,
+  narrowestRole,
+} from "./armErrors";
+import { ImagePullWatch, statusOfGroup } from "./groupStatus";
+import { regionQuotaShortfall, sameRegion, subscriptionOf, virtualNetworkOf } from "./placement";
 import {
   samePool,
   type AgentContainerSpec,
   type AgentProvider,
   type ContainerStatus,
+  type LaunchPlan,
   type LaunchedContainer,
 } from "../../core/ports";
+
+export { statusOfGroup } from "./groupStatus";
 
 export type RegistryCredential =
   { server: string; username: string; password: string } | { server: string; identityId: string };
@@ -23,7 +45,7 @@ export type RegistryCredential =
 export interface AciSettings {
   connection: AzureConnection;
   resourceGroup: string;
-  /** Azure region; the resource group's when undefined. */
+  /** Azure region; the virtual network's with a subnet, else the resource group's, when undefined. */
   location?: string;
   subnetId?: string;
   dnsServers: readonly string[];
@@ -35,13 +57,29 @@ export interface AciSettings {
   registryIdentity?: string;
   /** How often a long-running delete is polled. */
   pollIntervalMs?: number;
+  /** Also the unit of the provider's own waits (see ACI_WAITS): tests shorten them all through baseDelayMs. */
   retryPolicy?: RetryPolicy;
+  /** Why the provider waits, and what it could not check. */
+  log: Log;
   /** Ends waits between retries when the task is cancelled. */
   signal: AbortSignal;
 }
 
 /** The one container in each container group. */
 export const AGENT_CONTAINER = "agent";
+/**
+ * The provider's waits, in units of the retry policy's base delay (1 s by default): a subnet that is not ready is
+ * retried for up to 3 minutes; a container that cannot pull its image fails after 45 s; creations are spaced 3 s
+ * apart (100 per 5 minutes, ACI's create quota) once the quota left is smaller than the creations still to come;
+ * a quota refusal is waited out when it asks for at most 60 s.
+ */
+export const ACI_WAITS = {
+  subnetBusyBudget: 180,
+  subnetBusyLongestWait: 30,
+  imagePullGrace: 45,
+  pacedCreateSpacing: 3,
+  longestQuotaWait: 60,
+};
 /** Container groups whose container state is read per polling round (the list call does not carry it). */
 const DETAIL_READS_PER_ROUND = 3;
 const RESOURCE_GROUP_API = "2021-04-01";
@@ -54,11 +92,34 @@ const REQUIRED_ACTIONS = [
   "Microsoft.ContainerInstance/containerGroups/delete",
 ];
 const SUBNET_JOIN_ACTION = "Microsoft.Network/virtualNetworks/subnets/join/action";
+const IDENTITY_ASSIGN_ACTION = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
+const QUOTA_LEFT_HEADER = "x-ms-ratelimit-remaining-subscription-resource-requests-pt5m";
+
+/** The answer to a read made before anything is created: a 403 or 404 is the caller's to judge. */
+type ArmRead<T> =
+  { status: "ok"; body: T } | { status: "forbidden"; error: unknown } | { status: "missing"; error: unknown };
+
+interface SubnetResource {
+  properties?: {
+    delegations?: { properties?: { serviceName?: string } }[];
+    natGateway?: { id?: string };
+    routeTable?: { id?: string };
+  };
+}
 
 export class AciProvider implements AgentProvider {
   private readonly client: ContainerInstanceManagementClient;
+  private readonly unitMs: number;
+  private readonly pullWatch: ImagePullWatch;
   private location: string | undefined;
   private detailCursor = 0;
+  private subnetWithoutOutbound = false;
+  /** With a subnet, the first creation goes alone; the others wait for it (true once its PUT was accepted). */
+  private firstCreate: Promise<boolean> | undefined;
+  private plannedCreates = 0;
+  private createsStarted = 0;
+  private quotaLeft: number | undefined;
+  private nextPacedCreateAt = 0;
 
   constructor(private readonly settings: AciSettings) {
     const connection = settings.connection;
@@ -73,8 +134,12 @@ export class AciProvider implements AgentProvider {
         retryDelayInMs: retry.baseDelayMs,
         maxRetryDelayInMs: retry.maxDelayMs,
       },
+      additionalPolicies: [{ policy: aciQuotaPolicy, position: "perRetry" }],
+      ...azurePipelineOptions(connection.agentHttp, connection.armUrl),
     });
     this.location = settings.location;
+    this.unitMs = retry.baseDelayMs;
+    this.pullWatch = new ImagePullWatch(ACI_WAITS.imagePullGrace * this.unitMs);
   }
 
   get description(): string {
@@ -82,28 +147,152 @@ export class AciProvider implements AgentProvider {
     return `Azure Container Instances, resource group ${this.settings.resourceGroup} (${this.location ?? "its location"}, ${network})`;
   }
 
-  async prepare(): Promise<void> {
-    const resourceGroup = await this.armGet<{ location?: string }>(
-      this.resourceGroupPath(),
-      RESOURCE_GROUP_API,
-      {
-        notFound: () =>
-          new InputError(
-            "resourceGroup",
-            `resource group '${this.settings.resourceGroup}' does not exist in subscription ${this.settings.connection.subscriptionId}: create it or pick an existing one.`,
-          ),
-      },
-    );
-    this.location ??= resourceGroup.location;
+  get timeoutHint(): string | undefined {
+    if (!this.settings.subnetId) return undefined;
+    const outbound = this.subnetWithoutOutbound
+      ? "The subnet has neither a NAT gateway nor a route table: a container in a delegated subnet then has no way out, and the agent cannot reach Azure DevOps."
+      : "In a subnet the agent needs a way out to Azure DevOps (a NAT gateway, or a route through a firewall that allows it).";
+    return `${outbound} Check also that the DNS servers resolve dev.azure.com (see docs/virtual-network.md).`;
+  }
+
+  async prepare(plan?: LaunchPlan): Promise<void> {
+    const { subnetId, location } = this.settings;
+    this.plannedCreates = plan?.count ?? 0;
+    const groupRegion = await this.resourceGroupRegion();
+    if (subnetId) {
+      const networkRegion = await this.virtualNetworkRegion(subnetId);
+      if (location && networkRegion && !sameRegion(location, networkRegion)) {
+        throw new InputError(
+          "location",
+          `is '${location}', but the subnet's virtual network ${virtualNetworkOf(subnetId)} is in '${networkRegion}': a container group must be in its virtual network's region. Clear location (the network's region is then used) or set it to '${networkRegion}'.`,
+        );
+      }
+      this.location = location ?? networkRegion ?? groupRegion;
+    } else {
+      this.location = location ?? groupRegion;
+    }
+    if (!this.location) {
+      throw new InputError(
+        "location",
+        `is empty and the region could not be read from resource group '${this.settings.resourceGroup}': set location.`,
+      );
+    }
     await this.checkPermissions(
       this.resourceGroupPath(),
       REQUIRED_ACTIONS,
       `resource group '${this.settings.resourceGroup}'`,
     );
-    if (this.settings.subnetId) await this.checkSubnet(this.settings.subnetId);
+    if (subnetId) await this.checkSubnet(subnetId);
+    if (this.settings.registryIdentity) {
+      await this.checkPermissions(
+        this.settings.registryIdentity,
+        [IDENTITY_ASSIGN_ACTION],
+        `managed identity ${this.settings.registryIdentity}`,
+      );
+    }
+    if (this.plannedCreates > 0) await this.checkRegionQuota(this.location, this.plannedCreates);
   }
 
   async create(spec: AgentContainerSpec): Promise<void> {
+    const name = spec.identity.name;
+    if (!this.settings.subnetId) return this.createGroup(spec);
+    if (!this.firstCreate) {
+      const created = this.createGroup(spec);
+      this.firstCreate = created.then(
+        () => true,
+        () => false,
+      );
+      return created;
+    }
+    if (!(await this.firstCreate)) {
+      throw new UserError(`Container group ${name} was not created: the first container group failed.`);
+    }
+    return this.createGroup(spec);
+  }
+
+  async pollStatuses(names: readonly string[]): Promise<Map<string, ContainerStatus>> {
+    const statuses = new Map<string, ContainerStatus>();
+    const listed = new Map<string, ContainerGroup>();
+    for await (const group of this.client.containerGroups.listByResourceGroup(this.settings.resourceGroup)) {
+      if (group.name && names.includes(group.name)) listed.set(group.name, group);
+    }
+    const detailed: string[] = [];
+    for (const name of names) {
+      const group = listed.get(name);
+      const status = group && statusOfGroup(group);
+      // A failed group is read in full: its events, which say why, are not in the list.
+      if (!status || status.state === "failed") detailed.push(name);
+      else statuses.set(name, status);
+    }
+    // The list carries no container state (a running agent, or a container stuck pulling its image): read a few
+    // groups in full each round, in turn.
+    const unsettled = names.filter((name) => {
+      const state = statuses.get(name)?.state;
+      return state === "running" || state === "provisioning";
+    });
+    for (let i = 0; i < Math.min(DETAIL_READS_PER_ROUND, unsettled.length); i++) {
+      detailed.push(unsettled[(this.detailCursor + i) % unsettled.length]);
+    }
+    this.detailCursor += DETAIL_READS_PER_ROUND;
+    await Promise.all(detailed.map(async (name) => statuses.set(name, await this.status(name))));
+    return statuses;
+  }
+
+  async status(name: string): Promise<ContainerStatus> {
+    try {
+      const group = await this.client.containerGroups.get(this.settings.resourceGroup, name);
+      return this.pullWatch.judge(name, group, statusOfGroup(group));
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return { state: "missing" };
+      throw this.explain(error, `read container group ${name}`);
+    }
+  }
+
+  async logs(name: string): Promise<string> {
+    try {
+      const logs = await this.client.containers.listLogs(this.settings.resourceGroup, name, AGENT_CONTAINER);
+      return logs.content ?? "";
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return "";
+      throw this.explain(error, `read the log of container group ${name}`);
+    }
+  }
+
+  async remove(name: string): Promise<boolean> {
+    let existed = true;
+    try {
+      await this.withWaits(`delete container group ${name}`, async () => {
+        const poller = await this.client.containerGroups.beginDelete(this.settings.resourceGroup, name, {
+          updateIntervalInMs: this.settings.pollIntervalMs,
+          onResponse: (response) => {
+            if (response.status === 204 || response.status === 404) existed = false;
+          },
+        });
+        await poller.pollUntilDone();
+      });
+      return existed;
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return false;
+      throw this.explain(error, `delete container group ${name}`);
+    }
+  }
+
+  async list(pool: string): Promise<LaunchedContainer[]> {
+    const launched: LaunchedContainer[] = [];
+    try {
+      for await (const group of this.client.containerGroups.listByResourceGroup(
+        this.settings.resourceGroup,
+      )) {
+        const identity = identityFromTags(group.tags);
+        if (identity && samePool(identity.pool, pool)) launched.push({ identity });
+      }
+    } catch (error) {
+      throw this.explain(error, `list container groups in resource group ${this.settings.resourceGroup}`);
+    }
+    return launched;
+  }
+
+  private async createGroup(spec: AgentContainerSpec): Promise<void> {
     const name = spec.identity.name;
     const environmentVariables: EnvironmentVariable[] = [
       ...Object.entries(spec.environment).map(([variable, value]) => ({ name: variable, value })),
@@ -129,85 +318,79 @@ export class AciProvider implements AgentProvider {
         ? { type: "UserAssigned", userAssignedIdentities: { [this.settings.registryIdentity]: {} } }
         : undefined,
     };
+    await this.paceCreation();
+    const action = `create container group ${name}`;
     try {
       // Only the creation request: readiness is watched through the agent pool and pollStatuses.
-      await this.client.containerGroups.beginCreateOrUpdate(this.settings.resourceGroup, name, group);
+      await this.withWaits(action, () =>
+        this.client.containerGroups.beginCreateOrUpdate(this.settings.resourceGroup, name, group, {
+          onResponse: (response) => this.noteQuotaLeft(response),
+        }),
+      );
     } catch (error) {
-      throw this.explain(error, `create container group ${name}`);
+      throw this.explain(error, action, spec.image);
     }
   }
 
-  async pollStatuses(names: readonly string[]): Promise<Map<string, ContainerStatus>> {
-    const statuses = new Map<string, ContainerStatus>();
-    const listed = new Map<string, ContainerGroup>();
-    for await (const group of this.client.containerGroups.listByResourceGroup(this.settings.resourceGroup)) {
-      if (group.name && names.includes(group.name)) listed.set(group.name, group);
+  /** Once ACI's create quota left is smaller than the creations still to come, spaces them out. */
+  private async paceCreation(): Promise<void> {
+    const toCome = this.plannedCreates - this.createsStarted;
+    this.createsStarted += 1;
+    if (this.quotaLeft === undefined || this.quotaLeft >= toCome) return;
+    const spacingMs = ACI_WAITS.pacedCreateSpacing * this.unitMs;
+    if (this.nextPacedCreateAt === 0) {
+      this.settings.log.info(
+        `Azure Container Instances allows ${this.quotaLeft} more container group creations in this subscription for now (of about 100 per 5 minutes): spacing the remaining ${toCome} ${formatDuration(spacingMs)} apart.`,
+      );
     }
-    const detailed: string[] = [];
-    for (const name of names) {
-      const group = listed.get(name);
-      if (!group) detailed.push(name);
-      else statuses.set(name, statusOfGroup(group));
-    }
-    // The list carries no container state: read a few groups in full each round, in turn.
-    const provisioned = names.filter((name) => statuses.get(name)?.state === "running");
-    for (let i = 0; i < Math.min(DETAIL_READS_PER_ROUND, provisioned.length); i++) {
-      detailed.push(provisioned[(this.detailCursor + i) % provisioned.length]);
-    }
-    this.detailCursor += DETAIL_READS_PER_ROUND;
-    await Promise.all(detailed.map(async (name) => statuses.set(name, await this.status(name))));
-    return statuses;
+    const now = Date.now();
+    const at = Math.max(now, this.nextPacedCreateAt);
+    this.nextPacedCreateAt = at + spacingMs;
+    await sleep(at - now, this.settings.signal);
   }
 
-  async status(name: string): Promise<ContainerStatus> {
-    try {
-      return statusOfGroup(await this.client.containerGroups.get(this.settings.resourceGroup, name));
-    } catch (error) {
-      if (httpStatusOf(error) === 404) return { state: "missing" };
-      throw this.explain(error, `read container group ${name}`);
-    }
+  private noteQuotaLeft(response: { headers: { get(name: string): string | undefined } }): void {
+    const left = Number(response.headers.get(QUOTA_LEFT_HEADER));
+    if (response.headers.get(QUOTA_LEFT_HEADER) !== undefined && Number.isFinite(left)) this.quotaLeft = left;
   }
 
-  async logs(name: string): Promise<string> {
-    try {
-      const logs = await this.client.containers.listLogs(this.settings.resourceGroup, name, AGENT_CONTAINER);
-      return logs.content ?? "";
-    } catch (error) {
-      if (httpStatusOf(error) === 404) return "";
-      throw this.explain(error, `read the log of container group ${name}`);
-    }
-  }
-
-  async remove(name: string): Promise<boolean> {
-    let existed = true;
-    try {
-      const poller = await this.client.containerGroups.beginDelete(this.settings.resourceGroup, name, {
-        updateIntervalInMs: this.settings.pollIntervalMs,
-        onResponse: (response) => {
-          if (response.status === 204 || response.status === 404) existed = false;
-        },
-      });
-      await poller.pollUntilDone();
-      return existed;
-    } catch (error) {
-      if (httpStatusOf(error) === 404) return false;
-      throw this.explain(error, `delete container group ${name}`);
-    }
-  }
-
-  async list(pool: string): Promise<LaunchedContainer[]> {
-    const launched: LaunchedContainer[] = [];
-    try {
-      for await (const group of this.client.containerGroups.listByResourceGroup(
-        this.settings.resourceGroup,
-      )) {
-        const identity = identityFromTags(group.tags);
-        if (identity && samePool(identity.pool, pool)) launched.push({ identity });
+  /**
+   * Runs a container group write, waiting out what passes by itself: a subnet that is not ready yet (409
+   * ServiceAssociationLinkNotReady right after delegation, AnotherOperationInProgress while the network is busy)
+   * and a short quota refusal. Everything else, and a wait beyond the budget, is thrown.
+   */
+  private async withWaits<T>(action: string, operation: () => Promise<T>): Promise<T> {
+    const budgetEnds = Date.now() + ACI_WAITS.subnetBusyBudget * this.unitMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        const wait = this.waitBeforeRetry(error, attempt);
+        if (!wait || Date.now() + wait.ms > budgetEnds) throw error;
+        this.settings.log.info(`${wait.reason}: trying again to ${action} in ${formatDuration(wait.ms)}.`);
+        await sleep(wait.ms, this.settings.signal);
       }
-    } catch (error) {
-      throw this.explain(error, `list container groups in resource group ${this.settings.resourceGroup}`);
     }
-    return launched;
+  }
+
+  private waitBeforeRetry(error: unknown, attempt: number): { ms: number; reason: string } | undefined {
+    if (isSubnetBusy(error)) {
+      const units = Math.min(ACI_WAITS.subnetBusyLongestWait, 5 * 2 ** (attempt - 1));
+      const code = armErrorCode(error);
+      const why =
+        code === "ServiceAssociationLinkNotReady"
+          ? "the subnet's link to Azure Container Instances is not ready yet (a subnet delegated moments ago)"
+          : "another operation on the virtual network is in progress";
+      return { ms: units * this.unitMs, reason: `Azure answered 409 ${code}: ${why}` };
+    }
+    if (error instanceof AciQuotaRefusal && error.retryAfterMs !== undefined) {
+      if (error.retryAfterMs > ACI_WAITS.longestQuotaWait * this.unitMs) return undefined;
+      return {
+        ms: error.retryAfterMs,
+        reason: "Azure Container Instances' quota of container group creates and deletes is used up for now",
+      };
+    }
+    return undefined;
   }
 
   private registryCredentials(): ContainerGroup["imageRegistryCredentials"] {
@@ -219,115 +402,153 @@ export class AciProvider implements AgentProvider {
     return undefined;
   }
 
-  private async checkSubnet(subnetId: string): Promise<void> {
-    const subnet = await this.armGet<{
-      properties?: { delegations?: { properties?: { serviceName?: string } }[] };
-    }>(subnetId, NETWORK_API, {
-      notFound: () =>
-        new InputError(
-          "subnetId",
-          `subnet ${subnetId} does not exist: copy the subnet's resource ID from its Properties page.`,
-        ),
-    });
-    const delegated = (subnet.properties?.delegations ?? []).some(
-      (delegation) => delegation.properties?.serviceName === ACI_DELEGATION,
-    );
-    if (!delegated) {
+  private async resourceGroupRegion(): Promise<string | undefined> {
+    const answer = await this.armRead<{ location?: string }>(this.resourceGroupPath(), RESOURCE_GROUP_API);
+    if (answer.status === "missing") {
+      throw new InputError(
+        "resourceGroup",
+        `resource group '${this.settings.resourceGroup}' does not exist in subscription ${this.settings.connection.subscriptionId}: create it or pick an existing one.`,
+      );
+    }
+    if (answer.status === "forbidden") {
+      this.cannotCheck(`that resource group '${this.settings.resourceGroup}' exists`, answer.error);
+      return undefined;
+    }
+    return answer.body.location;
+  }
+
+  private async virtualNetworkRegion(subnetId: string): Promise<string | undefined> {
+    const subnetSubscription = subscriptionOf(subnetId);
+    const connectionSubscription = this.settings.connection.subscriptionId;
+    if (subnetSubscription && subnetSubscription.toLowerCase() !== connectionSubscription.toLowerCase()) {
       throw new InputError(
         "subnetId",
-        `subnet ${subnetId} is not delegated to ${ACI_DELEGATION}: add that delegation to the subnet (Subnet > Delegate subnet to a service).`,
+        `the subnet is in subscription ${subnetSubscription}, the service connection in subscription ${connectionSubscription}: Azure Container Instances needs the subnet in the container group's subscription. Use a subnet of ${connectionSubscription}, or a service connection to ${subnetSubscription}.`,
       );
+    }
+    const network = virtualNetworkOf(subnetId);
+    const answer = await this.armRead<{ location?: string }>(network, NETWORK_API);
+    if (answer.status === "missing") {
+      throw new InputError(
+        "subnetId",
+        `virtual network ${network} does not exist: copy the subnet's resource ID from its Properties page.`,
+      );
+    }
+    if (answer.status === "forbidden") {
+      this.cannotCheck(`the region of virtual network ${network}`, answer.error);
+      return undefined;
+    }
+    return answer.body.location;
+  }
+
+  private async checkSubnet(subnetId: string): Promise<void> {
+    const answer = await this.armRead<SubnetResource>(subnetId, NETWORK_API);
+    if (answer.status === "missing") {
+      throw new InputError(
+        "subnetId",
+        `subnet ${subnetId} does not exist: copy the subnet's resource ID from its Properties page.`,
+      );
+    }
+    if (answer.status === "forbidden") {
+      this.cannotCheck(`the delegation and outbound access of subnet ${subnetId}`, answer.error);
+    } else {
+      const properties = answer.body.properties ?? {};
+      const delegated = (properties.delegations ?? []).some(
+        (delegation) => delegation.properties?.serviceName === ACI_DELEGATION,
+      );
+      if (!delegated) {
+        throw new InputError(
+          "subnetId",
+          `subnet ${subnetId} is not delegated to ${ACI_DELEGATION}: add that delegation to the subnet (Subnet > Delegate subnet to a service).`,
+        );
+      }
+      if (!properties.natGateway?.id && !properties.routeTable?.id) {
+        this.subnetWithoutOutbound = true;
+        this.settings.log.warn(
+          `Subnet ${subnetId} has neither a NAT gateway nor a route table: containers in a delegated subnet need one of them to reach the internet, or the agents never reach Azure DevOps (see docs/virtual-network.md).`,
+        );
+      }
     }
     await this.checkPermissions(subnetId, [SUBNET_JOIN_ACTION], `subnet ${subnetId}`);
   }
 
+  private async checkRegionQuota(location: string, count: number): Promise<void> {
+    const usages: Usage[] = [];
+    try {
+      for await (const usage of this.client.location.listUsage(location)) usages.push(usage);
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      this.cannotCheck(`the Azure Container Instances quotas of region ${location}`, error);
+      return;
+    }
+    const shortfall = regionQuotaShortfall(usages, location, count, this.settings.cpu);
+    if (shortfall) {
+      throw new UserError(
+        `Not enough Azure Container Instances quota: ${shortfall}. Remove unused container groups, lower count or cpu, or request a quota increase (Subscription > Usage + quotas).`,
+      );
+    }
+  }
+
+  /** Fails only on a definite answer: a permissions list that lacks an action. */
   private async checkPermissions(
     scope: string,
     actions: readonly string[],
     scopeName: string,
   ): Promise<void> {
-    const answer = await this.armGet<{ value?: ArmPermission[] }>(
+    const answer = await this.armRead<{ value?: ArmPermission[] }>(
       `${scope}/providers/Microsoft.Authorization/permissions`,
       AUTHORIZATION_API,
-      {
-        notFound: () =>
-          new UserError(`Cannot read the permissions of the service connection on ${scopeName}.`),
-      },
     );
-    const missing = missingArmActions(answer.value ?? [], actions);
+    if (answer.status !== "ok") {
+      this.cannotCheck(`the service connection's permissions on ${scopeName}`, answer.error);
+      return;
+    }
+    const missing = missingArmActions(answer.body.value ?? [], actions);
     if (missing.length) {
+      const roles = [...new Set(missing.map(narrowestRole))].map((role) => `'${role}'`).join(" and ");
       throw new AccessError(
-        `The service connection's identity lacks ${missing.join(", ")} on ${scopeName}: grant it a role with these actions there (Contributor, or for a subnet Network Contributor).`,
+        `The service connection's identity lacks ${missing.join(", ")} on ${scopeName}: grant it ${roles} there (or Contributor, which includes ${missing.length > 1 ? "them" : "it"}).`,
       );
     }
+  }
+
+  private cannotCheck(what: string, error: unknown): void {
+    this.settings.log.warn(
+      `Could not check ${what} (${errorMessage(this.explain(error, "read it"))}); going on: if something is missing, the creation's own error will say so.`,
+    );
   }
 
   private resourceGroupPath(): string {
     return `/subscriptions/${this.settings.connection.subscriptionId}/resourceGroups/${this.settings.resourceGroup}`;
   }
 
-  private async armGet<T extends object>(
-    path: string,
-    apiVersion: string,
-    on: { notFound: () => Error },
-  ): Promise<T> {
+  private async armRead<T extends object>(path: string, apiVersion: string): Promise<ArmRead<T>> {
     const url = new URL(path.replace(/^\/+/, ""), this.settings.connection.armUrl.replace(/\/*$/, "/"));
     url.searchParams.set("api-version", apiVersion);
-    const response = await this.client
-      .sendRequest(createPipelineRequest({ url: url.toString(), method: "GET" }))
-      .catch((error: unknown) => {
-        throw this.explain(error, `read ${path}`);
-      });
-    if (response.status === 404) throw on.notFound();
-    if (response.status >= 400)
-      throw this.explain({ statusCode: response.status, message: response.bodyAsText }, `read ${path}`);
-    return JSON.parse(response.bodyAsText ?? "{}") as T;
+    let response: PipelineResponse;
+    try {
+      response = await this.client.sendRequest(createPipelineRequest({ url: url.toString(), method: "GET" }));
+    } catch (error) {
+      throw this.explain(error, `read ${path}`);
+    }
+    const body = parseJson(response.bodyAsText);
+    const failure = { statusCode: response.status, details: body, message: response.bodyAsText ?? "" };
+    if (response.status === 404) return { status: "missing", error: failure };
+    if (response.status === 403) return { status: "forbidden", error: failure };
+    if (response.status >= 400) throw this.explain(failure, `read ${path}`);
+    return { status: "ok", body: body as T };
   }
 
-  /** Turns an ARM failure into an error that says who lacks what, without echoing request bodies. */
-  private explain(error: unknown, action: string): Error {
-    if (error instanceof UserError) return error;
-    const status = httpStatusOf(error);
-    const detail = armErrorMessage(error);
-    if (status === 401) {
-      return new AccessError(
-        `Azure refused the service connection's credentials when trying to ${action} (HTTP 401): check the connection (secret or certificate expired, federated credential missing). ${detail}`,
-      );
-    }
-    if (status === 403) {
-      return new AccessError(
-        `The service connection's identity may not ${action} (HTTP 403): grant it Contributor on resource group '${this.settings.resourceGroup}'${this.settings.subnetId ? " and Network Contributor (subnets/join/action) on the subnet" : ""}. ${detail}`,
-      );
-    }
-    return new Error(`Could not ${action}${status ? ` (HTTP ${status})` : ""}: ${detail}`);
+  private explain(error: unknown, action: string, image?: string): Error {
+    return explainArmError(error, { action, resourceGroup: this.settings.resourceGroup, image });
   }
 }
 
-function armErrorMessage(error: unknown): string {
-  const body = (error as { details?: { error?: { code?: string; message?: string } } }).details?.error;
-  if (body?.code) return `${body.code}: ${body.message ?? ""}`.trim();
-  return errorMessage(error);
-}
-
-const PROVISIONING = ["Pending", "Creating", "Accepted", "Repairing", "Updating"];
-
-/** Maps an ACI container group onto our container states. */
-export function statusOfGroup(
-  group: Pick<ContainerGroup, "provisioningState" | "containers" | "instanceView">,
-): ContainerStatus {
-  const provisioning = group.provisioningState ?? "Pending";
-  if (provisioning === "Failed" || provisioning === "Unhealthy") {
-    const events = group.instanceView?.events ?? group.containers[0]?.instanceView?.events ?? [];
-    const detail = events.map((event) => `${event.name ?? ""}: ${event.message ?? ""}`).join("; ");
-    return { state: "failed", detail: detail || `provisioning state ${provisioning}` };
+function parseJson(text: string | null | undefined): object {
+  try {
+    const parsed: unknown = JSON.parse(text ?? "{}");
+    return typeof parsed === "object" && parsed !== null ? parsed : {};
+  } catch {
+    return {};
   }
-  if (provisioning === "Deleting") return { state: "missing", detail: "being deleted" };
-  if (PROVISIONING.includes(provisioning)) return { state: "provisioning", detail: provisioning };
-  const current = group.containers[0]?.instanceView?.currentState;
-  if (current?.state === "Terminated") {
-    return { state: "exited", exitCode: current.exitCode, detail: current.detailStatus || undefined };
-  }
-  if (current?.state === "Waiting")
-    return { state: "provisioning", detail: current.detailStatus || "Waiting" };
-  return { state: "running" };
 }

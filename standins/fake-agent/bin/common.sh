@@ -25,7 +25,9 @@ api() {
     arguments+=(--header "Content-Type: application/json" --data "$body")
   fi
   # The token goes to curl in its config on stdin, never on a command line other processes can read.
-  response_status="$(printf 'user = ":%s"\n' "$api_token" | curl --config - "${arguments[@]}" "$url")" ||
+  local credential_line="user = \":$api_token\""
+  [[ "${api_scheme:-Basic}" != "Bearer" ]] || credential_line="header = \"Authorization: Bearer $api_token\""
+  response_status="$(printf '%s\n' "$credential_line" | curl --config - "${arguments[@]}" "$url")" ||
     die "$method $url failed: could not reach the server"
   response_body="$(<"$body_file")"
   rm -f "$body_file"
@@ -45,5 +47,11 @@ load_settings() {
   pool_id="$(jq -r .poolId "$settings_file")"
   agent_id="$(jq -r .agentId "$settings_file")"
   agent_name="$(jq -r .agentName "$settings_file")"
-  api_token="$(<"$credentials_file")"
+  if [[ -f "$agent_root/.credentials_rsaparams" ]]; then
+    # shellcheck source-path=SCRIPTDIR source=agent-credential.sh
+    source "$agent_root/bin/agent-credential.sh"
+    oauth_sign_in
+  else
+    api_token="$(<"$credentials_file")"
+  fi
 }

@@ -21,7 +21,7 @@ runTask(
     const { pollIntervalMs, retryPolicy } = tuning(DEFAULT_POLL_INTERVAL_MS.start);
     const settings = resolveProviderSettings(inputs, { pollIntervalMs, retryPolicy }, signal);
     const provider = await createProvider(settings);
-    const pools = await AzureDevOpsPools.connect(collectionUrl(), token, retryPolicy, signal);
+    const pools = await AzureDevOpsPools.connect(collectionUrl(), token, retryPolicy, signal, log);
     const result = await startAgents(
       {
         pool: inputs.agentPool,

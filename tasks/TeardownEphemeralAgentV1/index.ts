@@ -19,7 +19,7 @@ runTask(
     const settings = resolveProviderSettings(inputs, { pollIntervalMs, retryPolicy }, signal);
     const provider = await createProvider(settings);
     const token = registrationToken(inputs.token);
-    const pools = await AzureDevOpsPools.connect(collectionUrl(), token, retryPolicy, signal);
+    const pools = await AzureDevOpsPools.connect(collectionUrl(), token, retryPolicy, signal, log);
     const result = await teardownAgents(
       {
         pool: inputs.agentPool,

@@ -11,19 +11,55 @@ import { LocationsApi } from "azure-devops-node-api/LocationsApi";
 import { TaskAgentApi, type ITaskAgentApi } from "azure-devops-node-api/TaskAgentApi";
 import { version as nodeApiVersion } from "azure-devops-node-api/package.json";
 import {
+  TaskAgentPoolActionFilter,
   TaskAgentStatus,
   TaskResult,
   type TaskAgent,
 } from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
 import { ENV } from "../core/contract";
+import type { Log } from "../core/log";
 import type { Pool, PoolAccess, PoolAgent } from "../core/ports";
 import type { ConnectionData } from "azure-devops-node-api/interfaces/LocationsInterfaces";
 import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../core/errors";
 import { withRetries, type RetryPolicy } from "../core/retry";
 
-/** The DistributedTask security namespace and its Manage bit: registering agents in a pool needs it. */
-const DISTRIBUTED_TASK_NAMESPACE = "101eae8c-1709-47f9-b228-0e476c35b3ba";
-const MANAGE_PERMISSION = 2;
+/** The agents resource of the distributedtask area (TaskAgentApiBase.deleteAgent's location id). */
+const AGENTS_LOCATION_ID = "e298ef32-5878-4cab-993c-043836571f42";
+
+/**
+ * Asks Azure DevOps for a 401 instead of its HTML sign-in page (203) when the token is not valid; Azure SDK for
+ * C++ sends it for the same reason (github.com/Azure/azure-sdk-for-cpp/pull/6019).
+ */
+const SUPPRESS_SIGN_IN_REDIRECT = { "X-TFS-FedAuthRedirect": "Suppress" };
+
+type RestClient = LocationsApi["rest"];
+
+/** The answer Azure DevOps gives a bad token when it redirects to its sign-in page. */
+class SignInPageError extends Error {
+  readonly statusCode = 203;
+}
+
+/**
+ * Makes a 2xx answer that is not JSON fail like a refused token: the typed client would otherwise read the
+ * sign-in page as an empty result ("no such pool", "no agents").
+ */
+function refuseSignInPages(rest: RestClient): void {
+  const http = rest.client;
+  const send = http.request.bind(http);
+  http.request = async (verb, requestUrl, data, headers) => {
+    const response = await send(verb, requestUrl, data, headers);
+    const status = response.message.statusCode ?? 0;
+    const contentType = response.message.headers["content-type"];
+    const notJson = contentType !== undefined && !/json/i.test(contentType);
+    if (status === 203 || (status >= 200 && status < 300 && notJson)) {
+      response.message.resume();
+      throw new SignInPageError(
+        `Azure DevOps answered ${verb} ${new URL(requestUrl).pathname} with a sign-in page (HTTP ${status}) instead of data`,
+      );
+    }
+    return response;
+  };
+}
 
 const RESULT_NAMES: Record<number, string> = {
   [TaskResult.Succeeded]: "succeeded",
@@ -66,6 +102,7 @@ export class AzureDevOpsPools implements PoolAccess {
     private readonly collectionUrl: string,
     private readonly retryPolicy: RetryPolicy,
     private readonly signal: AbortSignal,
+    private readonly log: Pick<Log, "warn">,
   ) {}
 
   static async connect(
@@ -73,12 +110,16 @@ export class AzureDevOpsPools implements PoolAccess {
     token: string,
     retryPolicy: RetryPolicy,
     signal: AbortSignal,
+    log: Pick<Log, "warn">,
   ): Promise<AzureDevOpsPools> {
     // The clients are built the way azure-devops-node-api's WebApi builds them (WebApi.js: constructor,
     // getLocationsApi, getTaskAgentApi, connect), without importing WebApi: its module requires every API
     // client of Azure DevOps, which made most of the bundle and of its start-up time.
     // One retry layer, ours: the client's own retries skip 429 and Retry-After.
-    const options = withAgentConnectionSettings(collectionUrl, { allowRetries: false });
+    const options = withAgentConnectionSettings(collectionUrl, {
+      allowRetries: false,
+      headers: SUPPRESS_SIGN_IN_REDIRECT,
+    });
     const handlers = [credentialHandler(token)];
     const connection = new LocationsApi(collectionUrl, handlers, options, nodeApiUserAgent());
     const areas = new LocationsApi(collectionUrl, handlers, {
@@ -86,9 +127,11 @@ export class AzureDevOpsPools implements PoolAccess {
       allowRetries: true,
       maxRetries: 5,
     });
+    refuseSignInPages(areas.rest);
     const agentsUrl = await withRetries(() => taskAgentAreaUrl(areas, collectionUrl), retryPolicy, signal);
     const agents = new TaskAgentApi(agentsUrl, handlers, options);
-    return new AzureDevOpsPools(connection, agents, collectionUrl, retryPolicy, signal);
+    for (const client of [connection, agents]) refuseSignInPages(client.rest);
+    return new AzureDevOpsPools(connection, agents, collectionUrl, retryPolicy, signal, log);
   }
 
   /** The pool by name; a clear error when it is missing or cannot take self-hosted agents. */
@@ -110,14 +153,25 @@ export class AzureDevOpsPools implements PoolAccess {
     return { id: pool.id, name: pool.name ?? name };
   }
 
-  /** Fails when the token's identity cannot register and remove agents in the pool. */
+  /**
+   * Fails when the token's identity cannot register and remove agents in the pool: the pool, found in the plain
+   * list, is missing from the list filtered to the pools the caller may manage (the documented way to ask,
+   * TaskAgentPoolActionFilter.Manage). When the question itself fails, it warns and lets the registration tell.
+   */
   async checkCanManage(pool: Pool): Promise<void> {
-    const url = `${this.baseUrl}/_apis/permissions/${DISTRIBUTED_TASK_NAMESPACE}/${MANAGE_PERMISSION}?tokens=AgentPools/${pool.id}&api-version=7.1`;
-    const answer = await this.call(`check the permissions on agent pool '${pool.name}'`, async () => {
-      const response = await this.connection.rest.get<{ value?: boolean[] }>(url);
-      return response.result;
-    });
-    if (answer?.value?.[0] !== true) throw await this.missingRole(pool);
+    let manageable: { id?: number }[] | null;
+    try {
+      manageable = await this.call(`check the permissions on agent pool '${pool.name}'`, () =>
+        this.agents.getAgentPools(pool.name, undefined, undefined, TaskAgentPoolActionFilter.Manage),
+      );
+    } catch (error) {
+      if (error instanceof AccessError) throw error;
+      this.log.warn(
+        `Could not verify that the token may manage agent pool '${pool.name}' (${errorMessage(error)}); going on: registering the agents will tell.`,
+      );
+      return;
+    }
+    if (!(manageable ?? []).some((candidate) => candidate.id === pool.id)) throw await this.missingRole(pool);
   }
 
   /** All agents of the pool, with what they run and their capabilities, in one request. */
@@ -130,20 +184,33 @@ export class AzureDevOpsPools implements PoolAccess {
 
   /** Removes an agent registration; resolves false when it was already gone. */
   async deleteAgent(pool: Pool, agentId: number): Promise<boolean> {
-    // Sent directly: the typed client resolves a 404 like a success, and "already gone" is worth telling apart.
-    const url = `${this.baseUrl}/_apis/distributedtask/pools/${pool.id}/agents/${agentId}?api-version=7.1`;
+    // Sent through the rest client with the version the location service negotiates (an Azure DevOps Server
+    // 2022 answers 7.1 with 400): the typed deleteAgent resolves a 404 like a success, and "already gone" is
+    // worth telling apart.
     try {
-      const response = await withRetries(() => this.connection.rest.del(url), this.retryPolicy, this.signal);
+      const response = await withRetries(
+        async () => {
+          const { requestUrl, apiVersion } = await this.agents.vsoClient.getVersioningData(
+            "7.1",
+            "distributedtask",
+            AGENTS_LOCATION_ID,
+            { poolId: pool.id, agentId },
+          );
+          if (!requestUrl) throw new Error("the location service gave no address for agents");
+          return this.agents.rest.del(
+            requestUrl,
+            this.agents.createRequestOptions("application/json", apiVersion),
+          );
+        },
+        this.retryPolicy,
+        this.signal,
+      );
       return response.statusCode !== 404;
     } catch (error) {
       if (httpStatusOf(error) === 404) return false;
       if (httpStatusOf(error) === 403) throw await this.missingRole(pool);
       throw this.explain(error, `remove agent ${agentId} from pool '${pool.name}'`);
     }
-  }
-
-  private get baseUrl(): string {
-    return this.collectionUrl.replace(/\/+$/, "");
   }
 
   private async missingRole(pool: Pool): Promise<AccessError> {
@@ -177,9 +244,10 @@ export class AzureDevOpsPools implements PoolAccess {
   private explain(error: unknown, action: string): Error {
     if (error instanceof UserError) return error;
     const status = httpStatusOf(error);
-    if (status === 401) {
+    if (status === 401 || error instanceof SignInPageError) {
+      const answer = status === 401 ? "HTTP 401" : "HTTP 203, its sign-in page";
       return new AccessError(
-        `Azure DevOps rejected the token when trying to ${action} (HTTP 401): leave 'token' empty to use the job's access token, or give a personal access token that has not expired with the Agent Pools (read & manage) scope.`,
+        `Azure DevOps rejected the token when trying to ${action} (${answer}): leave 'token' empty to use the job's access token, or give a personal access token that has not expired with the Agent Pools (read & manage) scope.`,
       );
     }
     if (status === 403) {

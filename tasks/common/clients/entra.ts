@@ -1,3 +1,6 @@
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
+import type { ProxySettings, TlsSettings } from "@azure/core-rest-pipeline";
 import {
   AzurePipelinesCredential,
   ClientCertificateCredential,
@@ -19,6 +22,47 @@ export interface AzureConnection {
   subscriptionId: string;
   tenantId: string;
   authentication: AzureAuthentication;
+  /** The agent's proxy and certificates, which every request to Entra ID and Resource Manager must use. */
+  agentHttp?: AgentHttpSettings;
+}
+
+/** The agent's proxy and certificate settings, as tl.getHttpProxyConfiguration and getHttpCertConfiguration give them. */
+export interface AgentHttpSettings {
+  proxy?: {
+    url: string;
+    username?: string;
+    password?: string;
+    /** Regular expressions; a URL that matches one is reached directly (the task library's rule). */
+    bypass: string[];
+  };
+  certificates?: { caFile?: string; certFile?: string; keyFile?: string; passphrase?: string };
+}
+
+/**
+ * The Azure SDK pipeline's proxyOptions and tlsOptions for requests to `url`, as Microsoft's tasks hand the agent's
+ * settings to their clients (azure-pipelines-task-lib getHttpProxyConfiguration / getHttpCertConfiguration).
+ */
+export function azurePipelineOptions(
+  settings: AgentHttpSettings | undefined,
+  url: string,
+): { proxyOptions?: ProxySettings; tlsOptions?: TlsSettings } {
+  const proxy = settings?.proxy;
+  const useProxy = proxy && !proxy.bypass.some((pattern) => new RegExp(pattern, "i").test(url));
+  const certificates = settings?.certificates;
+  return {
+    ...(useProxy && { proxyOptions: proxySettings(proxy) }),
+    ...(certificates && {
+      tlsOptions: {
+        // An explicit ca replaces Node's list: keep the well-known roots beside the agent's own.
+        ca: certificates.caFile
+          ? [...rootCertificates, readFileSync(certificates.caFile, "utf8")]
+          : undefined,
+        cert: certificates.certFile ? readFileSync(certificates.certFile, "utf8") : undefined,
+        key: certificates.keyFile ? readFileSync(certificates.keyFile, "utf8") : undefined,
+        passphrase: certificates.passphrase,
+      },
+    }),
+  };
 }
 
 export type AzureAuthentication =
@@ -70,11 +114,25 @@ export function retryingCredential(
   };
 }
 
+function proxySettings(proxy: NonNullable<AgentHttpSettings["proxy"]>): ProxySettings {
+  const address = new URL(proxy.url);
+  return {
+    host: `${address.protocol}//${address.hostname}`,
+    port: Number(address.port) || (address.protocol === "https:" ? 443 : 80),
+    username: proxy.username,
+    password: proxy.password,
+  };
+}
+
 export function createCredential(connection: AzureConnection): TokenCredential {
   const authorityHost = connection.authorityHost;
   // Instance discovery asks the public cloud about the authority: Azure Stack and other hosts must skip it.
   const disableInstanceDiscovery = !PUBLIC_CLOUD_AUTHORITIES.includes(authorityHost.replace(/\/+$/, ""));
-  const options = { authorityHost, disableInstanceDiscovery };
+  const options = {
+    authorityHost,
+    disableInstanceDiscovery,
+    ...azurePipelineOptions(connection.agentHttp, authorityHost),
+  };
   const auth = connection.authentication;
   switch (auth.scheme) {
     case "servicePrincipalSecret":

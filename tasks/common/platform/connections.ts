@@ -1,6 +1,6 @@
 /** Service connections and the job's own access token, as the agent hands them to tasks. */
 import * as tl from "azure-pipelines-task-lib/task";
-import type { AzureAuthentication, AzureConnection } from "../clients/entra";
+import type { AgentHttpSettings, AzureAuthentication, AzureConnection } from "../clients/entra";
 import { InputError } from "../core/errors";
 import type { DockerConnection } from "../providers/docker/dockerProvider";
 
@@ -42,6 +42,34 @@ export function registrationToken(given: string | undefined): string {
     );
   }
   return secret(token);
+}
+
+/**
+ * The agent's proxy (Agent.ProxyUrl, Agent.ProxyUsername, Agent.ProxyPassword, Agent.ProxyBypassList) and
+ * certificates (Agent.CAInfo, Agent.ClientCert, Agent.ClientCertKey, Agent.ClientCertPassword), read through the
+ * task library as Microsoft's tasks read them.
+ */
+export function agentHttpSettings(): AgentHttpSettings {
+  const proxy = tl.getHttpProxyConfiguration();
+  const certificates = tl.getHttpCertConfiguration();
+  return {
+    proxy: proxy
+      ? {
+          url: proxy.proxyUrl,
+          username: proxy.proxyUsername,
+          password: secret(proxy.proxyPassword),
+          bypass: proxy.proxyBypassHosts ?? [],
+        }
+      : undefined,
+    certificates: certificates
+      ? {
+          caFile: certificates.caFile,
+          certFile: certificates.certFile,
+          keyFile: certificates.keyFile,
+          passphrase: secret(certificates.passphrase),
+        }
+      : undefined,
+  };
 }
 
 /** An Azure Resource Manager service connection, as the agent hands it to tasks. */
@@ -111,19 +139,50 @@ export function readAzureConnection(id: string): AzureConnection {
     subscriptionId,
     tenantId,
     authentication,
+    agentHttp: agentHttpSettings(),
   };
 }
 
-/** A Docker Registry service connection (username and password). */
+/**
+ * The registry an ACR-type connection names: its loginServer, which older connections hold as JSON
+ * `{loginServer, id}` (docker-common's ACRAuthenticationTokenProvider reads both forms).
+ */
+function acrLoginServer(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(value) as { loginServer?: unknown };
+    return typeof parsed.loginServer === "string" ? parsed.loginServer.toLowerCase() : undefined;
+  } catch {
+    return value.toLowerCase();
+  }
+}
+
+/**
+ * A Docker Registry service connection. Read as Microsoft's Docker tasks read it (azure-pipelines-tasks,
+ * common-npm-packages/docker-common/registryauthenticationprovider): data parameter `registrytype` "ACR" means an
+ * Azure Container Registry connection, whose authorization holds `loginServer`, `serviceprincipalid` and
+ * `serviceprincipalkey`; any other holds `registry`, `username` and `password`.
+ */
 export function readRegistryConnection(id: string): { server: string; username: string; password: string } {
-  const param = authorization(id).parameter;
-  const server = param("registry");
-  const username = param("username");
-  const password = secret(param("password"));
+  const auth = authorization(id);
+  const scheme = (auth.scheme ?? "").toLowerCase();
+  if (scheme === "managedserviceidentity" || scheme === "workloadidentityfederation") {
+    throw new InputError(
+      "registryConnection",
+      `the connection authenticates with ${scheme === "managedserviceidentity" ? "a managed identity" : "workload identity federation"}, which cannot be handed to a container: with provider aci, leave registryConnection empty and set registryIdentity to a user-assigned identity with AcrPull on the registry; otherwise use a connection with a service principal or a username and password.`,
+    );
+  }
+  const param = auth.parameter;
+  const isAcr = tl.getEndpointDataParameter(id, "registrytype", true)?.toUpperCase() === "ACR";
+  const server = isAcr ? acrLoginServer(param("loginServer")) : param("registry");
+  const username = isAcr ? param("serviceprincipalid") : param("username");
+  const password = secret(isAcr ? param("serviceprincipalkey") : param("password"));
   if (!server || !username || !password) {
     throw new InputError(
       "registryConnection",
-      "the connection has no registry, username and password: use a Docker Registry connection of type 'Others' or 'Azure Container Registry' with admin or token credentials, or use registryIdentity for Azure Container Registry.",
+      isAcr
+        ? "the Azure Container Registry connection has no login server, service principal id and key: recreate it with the service principal authentication type, or use registryIdentity."
+        : "the connection has no registry, username and password: use a Docker Registry connection of type 'Others' with the registry's credentials, an 'Azure Container Registry' connection with a service principal, or registryIdentity.",
     );
   }
   return { server, username, password };

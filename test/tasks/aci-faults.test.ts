@@ -212,7 +212,7 @@ describe("ACI faults through the bundled tasks", function () {
       });
       // runTask kills the task after two minutes; the start must end long before, on its own.
       const result = await start({ inputs: { onlineTimeoutMinutes: "5" } });
-      assertFailed(result, /Failed to pull image/, /unauthorized: authentication required/);
+      assertFailed(result, /Failed to pull image/, /unauthorized: authentication required/, /AcrPull/);
       assert.doesNotMatch(result.result?.message ?? "", /Timed out/);
       assertNothingLeft();
     });

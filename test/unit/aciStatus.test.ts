@@ -59,6 +59,7 @@ describe("ACI provider: container group states", () => {
     assert.equal(status.state, "failed");
     assert.match(status.detail ?? "", /provisioning state Failed: Failed: Failed to pull image/);
     assert.doesNotMatch(status.detail ?? "", /Pulling/, "only the warnings when there are some");
+    assert.match(status.detail ?? "", /image name and tag.*AcrPull.*trusted-services/);
   });
 
   it("joins group-level and container events", () => {
@@ -128,6 +129,7 @@ describe("ACI provider: container group states", () => {
     const failed = watch.judge("a1", waiting, statusOfGroup(waiting));
     assert.equal(failed.state, "failed");
     assert.match(failed.detail ?? "", /image cannot be pulled \(ErrImagePull: Failed to pull image/);
+    assert.match(failed.detail ?? "", /AcrPull/);
     const running = group("Succeeded", { state: "Running" });
     assert.equal(watch.judge("a1", running, statusOfGroup(running)).state, "running");
     now = 100_000;

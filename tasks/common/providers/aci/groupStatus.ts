@@ -13,6 +13,10 @@ const ENDED_BADLY = ["Failed", "Unhealthy", "Canceled", "NotAccessible"];
 /** Kubernetes' names for a container that waits because its image cannot be pulled (not verified for ACI). */
 const PULL_FAILURES = ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "RegistryUnavailable"];
 
+/** What to check when the image cannot be pulled; said after the registry's own answer. */
+export const PULL_ADVICE =
+  "check the image name and tag, the registry credentials (registryConnection) or that registryIdentity has AcrPull on the registry, and a network-restricted registry's trusted-services setting";
+
 /** Group-level events and every container's, in that order: ACI puts a pull failure on the container only. */
 function allEvents(group: GroupView): Event[] {
   return [
@@ -43,9 +47,12 @@ export function statusOfGroup(group: GroupView): ContainerStatus {
   const provisioning = group.provisioningState ?? "Pending";
   if (ENDED_BADLY.includes(provisioning)) {
     const detail = describeEvents(allEvents(group));
+    const advice = /failed to pull image/i.test(detail) ? `; ${PULL_ADVICE}` : "";
     return {
       state: "failed",
-      detail: detail ? `provisioning state ${provisioning}: ${detail}` : `provisioning state ${provisioning}`,
+      detail: detail
+        ? `provisioning state ${provisioning}: ${detail}${advice}`
+        : `provisioning state ${provisioning}`,
     };
   }
   if (provisioning === "Deleting") return { state: "missing", detail: "being deleted" };
@@ -82,6 +89,6 @@ export class ImagePullWatch {
     const since = this.failingSince.get(name) ?? this.now();
     this.failingSince.set(name, since);
     if (this.now() - since < this.graceMs) return status;
-    return { state: "failed", detail: `the image cannot be pulled (${pullFailure})` };
+    return { state: "failed", detail: `the image cannot be pulled (${pullFailure}); ${PULL_ADVICE}` };
   }
 }

@@ -17,7 +17,7 @@ function startInputs(count: number): Record<string, string> {
   return { ...ACI_INPUTS, image: AGENT_IMAGE, count: String(count), runKey: String(runKeys++) };
 }
 
-async function withStandins<T>(
+export async function withStandins<T>(
   latency: PlatformLatency,
   body: (standins: Standins) => Promise<T>,
 ): Promise<T> {
@@ -60,24 +60,39 @@ export interface ColdStart {
   warmupRunsDiscarded: number;
 }
 
-/** Process start to the first HTTP request any stand-in receives; the task is killed right then. */
+/**
+ * Process start to the first HTTP request any stand-in receives, for one run, and the CPU time the task had used
+ * by then (when /proc tells it); the task is killed right then.
+ */
+export async function coldStart(
+  standins: Standins,
+  build: TaskBuild,
+  distDir?: string,
+): Promise<{ ms: number; cpuMs?: number }> {
+  const before = allRequests(standins).length;
+  const timed = await runTimedTask(standins, {
+    task: "StartEphemeralAgentV1",
+    build,
+    distDir,
+    inputs: startInputs(1),
+    killAtFirstRequest: true,
+  });
+  const first = allRequests(standins)[before];
+  if (!first) throw new Error(`cold start (${build}): the task made no request\n${timed.run.stderr}`);
+  return { ms: first.receivedAt - timed.spawnedAt, cpuMs: timed.cpuAtFirstRequestMs };
+}
+
+export const COLD_START_LATENCY: PlatformLatency = { provisioningMs: 200, registrationMs: 50 };
+
+/** Cold start of the bundle and of the sources, alternately; the first round is a warm-up. */
 export async function measureColdStart(runs: number): Promise<ColdStart> {
   const samples: Record<TaskBuild, number[]> = { bundle: [], sources: [] };
-  const latency = { provisioningMs: 200, registrationMs: 50 };
-  await withStandins(latency, async (standins) => {
+  await withStandins(COLD_START_LATENCY, async (standins) => {
     for (let round = 0; round <= runs; round++) {
       for (const build of ["bundle", "sources"] as const) {
-        const before = allRequests(standins).length;
-        const timed = await runTimedTask(standins, {
-          task: "StartEphemeralAgentV1",
-          build,
-          inputs: startInputs(1),
-          killAtFirstRequest: true,
-        });
-        const first = allRequests(standins)[before];
-        if (!first) throw new Error(`cold start (${build}): the task made no request\n${timed.run.stderr}`);
+        const sample = await coldStart(standins, build);
         // Round 0 fills the file system cache and tsx's compile cache; it is not counted.
-        if (round > 0) samples[build].push(first.receivedAt - timed.spawnedAt);
+        if (round > 0) samples[build].push(sample.ms);
       }
     }
   });

@@ -16,6 +16,8 @@ export type TaskBuild = "bundle" | "sources";
 export interface TimedRun {
   spawnedAt: number;
   exitedAt: number;
+  /** CPU time (user + system) the task had used when it was killed at its first request; Linux only. */
+  cpuAtFirstRequestMs?: number;
   run: TaskRun;
 }
 
@@ -27,6 +29,8 @@ export interface TaskLaunch {
   pollIntervalMs?: number;
   /** Kill the task as soon as any stand-in has received a request (cold start runs). */
   killAtFirstRequest?: boolean;
+  /** The bundle's dist folder; another build's to compare builds (bench/coldStart.ts). Default: this repository's. */
+  distDir?: string;
   timeoutMs?: number;
 }
 
@@ -48,18 +52,36 @@ export function allRequests(standins: Standins): RecordedRequest[] {
   );
 }
 
+/**
+ * CPU time a process has used so far, from /proc/<pid>/stat (utime and stime, fields 14 and 15, in clock
+ * ticks of 10 ms: USER_HZ is 100 on Linux); undefined where there is no /proc. Unlike wall-clock time, it
+ * hardly moves when other processes compete for the cores.
+ */
+function cpuTimeMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) is in parentheses and may hold spaces: count the fields after it.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs a task as the agent does (a child node process) and notes when it was spawned and when it exited. */
 export function runTimedTask(standins: Standins, launch: TaskLaunch): Promise<TimedRun> {
   const script =
     launch.build === "sources"
       ? ["--import", "tsx", path.join(REPO, "tasks", launch.task, "index.ts")]
-      : [path.join(REPO, "dist", launch.task, "index.js")];
+      : [path.join(launch.distDir ?? path.join(REPO, "dist"), launch.task, "index.js")];
   const env = environmentFor(standins, launch);
   return new Promise((resolve, reject) => {
     const removers: (() => void)[] = [];
     const spawnedAt = preciseNow();
     const child = spawn(process.execPath, script, { env, cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     let exitedAt = 0;
+    let cpuAtFirstRequestMs: number | undefined;
     let stdout = "";
     let stderr = "";
     const timer = setTimeout(() => child.kill("SIGKILL"), launch.timeoutMs ?? 180_000);
@@ -67,6 +89,7 @@ export function runTimedTask(standins: Standins, launch: TaskLaunch): Promise<Ti
       for (const server of [standins.entra, standins.arm, standins.devops]) {
         removers.push(
           server.intercept(() => {
+            cpuAtFirstRequestMs ??= cpuTimeMs(child.pid);
             child.kill("SIGKILL");
             return undefined;
           }),
@@ -81,7 +104,7 @@ export function runTimedTask(standins: Standins, launch: TaskLaunch): Promise<Ti
       clearTimeout(timer);
       for (const remove of removers) remove();
       fs.rmSync(env.AGENT_TEMPDIRECTORY!, { recursive: true, force: true });
-      resolve({ spawnedAt, exitedAt, run: parseRun(code, stdout, stderr) });
+      resolve({ spawnedAt, exitedAt, cpuAtFirstRequestMs, run: parseRun(code, stdout, stderr) });
     });
   });
 }

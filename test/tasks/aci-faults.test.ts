@@ -101,6 +101,20 @@ describe("ACI faults through the bundled tasks", function () {
       .map((request) => ({ name: request.path.split("/").pop() as string, status: request.status }));
   }
 
+  /**
+   * From the group's PUT to its removal, by the stand-in's own arrival times: a guard against waiting out the
+   * 5-minute online timeout, not a speed measurement.
+   */
+  function assertEndedWellBeforeTheTimeout(): void {
+    const ofThisRun = standins.arm.requests.filter(
+      (request) => /\/containerGroups\/[^/]+$/.test(request.path) && request.path.includes(`-${runKey}-`),
+    );
+    const put = ofThisRun.find((request) => request.method === "PUT");
+    const removal = ofThisRun.find((request) => request.method === "DELETE");
+    assert.ok(put && removal, "created, then removed");
+    assert.ok(removal.receivedAt - put.receivedAt < 60_000, "failed within a minute of the creation");
+  }
+
   function assertNothingLeft(): void {
     const left = leftovers(standins, poolName);
     assert.deepEqual(
@@ -214,6 +228,7 @@ describe("ACI faults through the bundled tasks", function () {
       const result = await start({ inputs: { onlineTimeoutMinutes: "5" } });
       assertFailed(result, /Failed to pull image/, /unauthorized: authentication required/, /AcrPull/);
       assert.doesNotMatch(result.result?.message ?? "", /Timed out/);
+      assertEndedWellBeforeTheTimeout();
       assertNothingLeft();
     });
 
@@ -226,6 +241,7 @@ describe("ACI faults through the bundled tasks", function () {
       const result = await start({ inputs: { onlineTimeoutMinutes: "5" } });
       assertFailed(result, /image cannot be pulled/, /ImagePullBackOff|ErrImagePull/, /manifest unknown/);
       assert.doesNotMatch(result.result?.message ?? "", /Timed out/);
+      assertEndedWellBeforeTheTimeout();
       assertNothingLeft();
     });
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import type { Event } from "@azure/arm-containerinstance";
+import { ACI_WAITS } from "../../tasks/common/providers/aci/aciProvider";
+import { DEFAULT_RETRY_POLICY } from "../../tasks/common/core/retry";
 import {
   ImagePullWatch,
   imagePullFailure,
@@ -112,6 +114,11 @@ describe("ACI provider: container group states", () => {
       imagePullFailure(group("Pending", { state: "Waiting", detailStatus: "ContainerCreating" })),
       undefined,
     );
+  });
+
+  it("gives up on a failing pull well within a minute at the default timing, however long the online timeout", () => {
+    // Polling adds a few seconds per round on top of the grace.
+    assert.ok(ACI_WAITS.imagePullGrace * DEFAULT_RETRY_POLICY.baseDelayMs <= 45_000);
   });
 
   it("turns a pull failure into a failure once it lasted the grace period, and forgets it when it clears", () => {

@@ -1,13 +1,14 @@
 // In-memory stand-ins for the orchestration's ports: a provider whose containers and a pool whose agents follow
 // a script in virtual time (sinon fake timers drive every setTimeout), and a log that keeps what it was told.
 import sinon from "sinon";
-import type { AgentIdentity } from "../../tasks/common/core/contract";
+import { ENV, type AgentIdentity } from "../../tasks/common/core/contract";
 import type { Log } from "../../tasks/common/core/log";
 import type {
   AgentContainerSpec,
   AgentProvider,
   ContainerStatus,
   LaunchedContainer,
+  NewAgentRegistration,
   Pool,
   PoolAccess,
   PoolAgent,
@@ -43,7 +44,9 @@ type Method =
   | "findPool"
   | "checkCanManage"
   | "listAgents"
-  | "deleteAgent";
+  | "deleteAgent"
+  | "registerAgent"
+  | "agentPackage";
 
 interface Failure {
   method: Method;
@@ -184,7 +187,7 @@ export class FakeWorld {
         status: { state: "running" },
         logs: script.logs ?? `agent ${name} starting\n`,
         environment: spec.environment,
-        token: spec.token,
+        token: spec.token ?? "",
       });
       const alive = () => this.containers.get(name)?.status.state === "running";
       if (script.registersAfterMs !== undefined)
@@ -252,6 +255,25 @@ export class FakeWorld {
       if (!agent) return false;
       this.agents.delete(agent.name);
       return true;
+    },
+    registerAgent: async (_pool: Pool, registration: NewAgentRegistration) => {
+      await this.record("registerAgent", registration.name);
+      const agent = this.addAgent(registration.name, {
+        runKey: registration.systemCapabilities[ENV.runKey],
+      });
+      return {
+        id: agent.id,
+        clientId: `00000000-0000-4000-8000-${String(agent.id).padStart(12, "0")}`,
+        authorizationUrl: "https://vstoken.dev.azure.com/fake-organization",
+      };
+    },
+    agentPackage: async (platform: string) => {
+      await this.record("agentPackage");
+      return {
+        version: "4.260.0",
+        downloadUrl: `https://download.agent.dev.azure.com/agent/4.260.0/vsts-agent-${platform}-4.260.0.tar.gz`,
+        sha256: "0".repeat(64),
+      };
     },
   };
 

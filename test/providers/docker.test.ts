@@ -52,7 +52,10 @@ function identity(agentPool = pool): AgentIdentity {
   };
 }
 
-function spec(agent: AgentIdentity, extra: Record<string, string> = {}): AgentContainerSpec {
+function spec(
+  agent: AgentIdentity,
+  extra: Record<string, string> = {},
+): AgentContainerSpec & { token: string } {
   return {
     identity: agent,
     image: TEST_IMAGE,

@@ -18,7 +18,14 @@ import {
 } from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
 import { ENV } from "../core/contract";
 import type { Log } from "../core/log";
-import type { Pool, PoolAccess, PoolAgent } from "../core/ports";
+import type {
+  AgentPackage,
+  NewAgentRegistration,
+  Pool,
+  PoolAccess,
+  PoolAgent,
+  RegisteredAgent,
+} from "../core/ports";
 import type { ConnectionData } from "azure-devops-node-api/interfaces/LocationsInterfaces";
 import { AccessError, InputError, UserError, errorMessage, httpStatusOf } from "../core/errors";
 import { withRetries, type RetryPolicy } from "../core/retry";
@@ -211,6 +218,50 @@ export class AzureDevOpsPools implements PoolAccess {
       if (httpStatusOf(error) === 403) throw await this.missingRole(pool);
       throw this.explain(error, `remove agent ${agentId} from pool '${pool.name}'`);
     }
+  }
+
+  /**
+   * Registers an agent through the typed client (its API version negotiated), as config.sh does
+   * (ConfigurationManager.cs in microsoft/azure-pipelines-agent). node-api types the public key's fields as
+   * number[], but the service's byte[] travels as base64 strings, as the agent sends it.
+   */
+  async registerAgent(pool: Pool, registration: NewAgentRegistration): Promise<RegisteredAgent> {
+    const agent = {
+      name: registration.name,
+      version: registration.version,
+      osDescription: "Linux (ephemeral agent container)",
+      maxParallelism: 1,
+      enabled: true,
+      provisioningState: "Provisioned",
+      systemCapabilities: { ...registration.systemCapabilities },
+      authorization: { publicKey: registration.publicKey },
+    } as unknown as TaskAgent;
+    const registered = await this.call(`register agent ${registration.name} in pool '${pool.name}'`, () =>
+      this.agents.addAgent(agent, pool.id),
+    );
+    if (!registered?.id) throw new Error(`Azure DevOps gave no id for agent ${registration.name}`);
+    return {
+      id: registered.id,
+      clientId: registered.authorization?.clientId,
+      authorizationUrl: registered.authorization?.authorizationUrl,
+    };
+  }
+
+  /** The newest agent package for the platform, as the agent's own updater asks for it (packages API). */
+  async agentPackage(platform: string): Promise<AgentPackage> {
+    const packages = await this.call(`look up the agent package for ${platform}`, () =>
+      this.agents.getPackages("agent", platform, 1),
+    );
+    const found = (packages ?? [])[0];
+    const version = found?.version;
+    if (!found?.downloadUrl || version?.major === undefined) {
+      throw new UserError(`${this.collectionUrl} lists no agent package for ${platform}.`);
+    }
+    return {
+      version: `${version.major}.${version.minor ?? 0}.${version.patch ?? 0}`,
+      downloadUrl: found.downloadUrl,
+      sha256: found.hashValue || undefined,
+    };
   }
 
   private async missingRole(pool: Pool): Promise<AccessError> {

@@ -19,7 +19,14 @@ export const ENV = {
   work: "AZP_WORK",
   runKey: "EPHEMERAL_AGENT_RUN",
   lifetimeMinutes: "EPHEMERAL_AGENT_MAX_LIFETIME_MINUTES",
+  /** The agent's own credential files (registration agentCredential), as a secure value where files cannot go. */
+  agentCredential: "AZP_AGENT_CREDENTIAL",
+  agentPackageUrl: "AZP_AGENT_PACKAGE_URL",
+  agentPackageSha256: "AZP_AGENT_PACKAGE_SHA256",
 } as const;
+
+/** The ways an agent is registered: by the task, with the agent's own credential, or by config.sh with a token. */
+export type RegistrationMode = "agentCredential" | "token";
 
 /** Names the user's `environment` input may not set. */
 export const RESERVED_ENVIRONMENT: readonly string[] = [...Object.values(ENV), "VSO_AGENT_IGNORE"];

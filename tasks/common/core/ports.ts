@@ -1,3 +1,4 @@
+import type { AgentCredentialFiles, AgentPublicKey } from "./agentCredential";
 import type { AgentIdentity } from "./contract";
 
 /**
@@ -32,8 +33,12 @@ export interface AgentContainerSpec {
   image: string;
   /** Visible environment of the container. */
   environment: Readonly<Record<string, string>>;
-  /** The registration token: never part of the visible environment. */
-  token: string;
+  /**
+   * What the container authenticates with, never part of its visible environment: the registration token
+   * (registration "token"), or the agent's own credential files (registration "agentCredential"). Exactly one.
+   */
+  token?: string;
+  agentCredential?: AgentCredentialFiles;
 }
 
 export type ContainerState = "provisioning" | "running" | "exited" | "failed" | "missing";
@@ -94,4 +99,29 @@ export interface PoolAccess {
   listAgents(pool: Pool): Promise<PoolAgent[]>;
   /** Removes an agent registration; resolves false when it was already gone. */
   deleteAgent(pool: Pool, agentId: number): Promise<boolean>;
+  /** Registers an agent with its public key, as config.sh does; the answer carries its OAuth client. */
+  registerAgent(pool: Pool, registration: NewAgentRegistration): Promise<RegisteredAgent>;
+  /** The newest agent package for a platform (e.g. linux-x64), from the organization's packages API. */
+  agentPackage(platform: string): Promise<AgentPackage>;
+}
+
+export interface NewAgentRegistration {
+  name: string;
+  version: string;
+  publicKey: AgentPublicKey;
+  systemCapabilities: Readonly<Record<string, string>>;
+}
+
+export interface RegisteredAgent {
+  id: number;
+  /** The agent's OAuth client; a server that gives none cannot run agents without a token. */
+  clientId?: string;
+  authorizationUrl?: string;
+}
+
+export interface AgentPackage {
+  version: string;
+  downloadUrl: string;
+  /** SHA-256 of the package, hex; undefined when the server lists none (Azure DevOps Server serving its own). */
+  sha256?: string;
 }

@@ -1,4 +1,10 @@
-import { agentEnvironment, demandFor, type AgentIdentity } from "../core/contract";
+import {
+  ENV,
+  agentEnvironment,
+  demandFor,
+  type AgentIdentity,
+  type RegistrationMode,
+} from "../core/contract";
 import { UserError, errorMessage } from "../core/errors";
 import { formatDuration, type Log } from "../core/log";
 import { agentNames } from "../core/naming";
@@ -12,6 +18,8 @@ import {
   type PoolAgent,
   type ContainerStatus,
 } from "../core/ports";
+import type { AgentCredentialFiles } from "../core/agentCredential";
+import { registerAgents } from "./registrations";
 import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "../core/timing";
 
 export interface StartOptions {
@@ -21,8 +29,13 @@ export interface StartOptions {
   count: number;
   image: string;
   collectionUrl: string;
-  /** Registration token; goes to the containers as a secret only. */
+  /**
+   * Registration token. With registration "token" it goes to the containers as a secret; with "agentCredential"
+   * (the task registers each agent and hands its container only the agent's own credential) it never leaves the task.
+   */
   token: string;
+  /** Defaults to "token". */
+  registration?: RegistrationMode;
   environment: Readonly<Record<string, string>>;
   onlineTimeoutMs: number;
   maxLifetimeMinutes: number;
@@ -32,7 +45,10 @@ export interface StartOptions {
 
 export interface StartContext {
   provider: AgentProvider;
-  pools: Pick<PoolAccess, "findPool" | "checkCanManage" | "listAgents" | "deleteAgent">;
+  pools: Pick<
+    PoolAccess,
+    "findPool" | "checkCanManage" | "listAgents" | "deleteAgent" | "registerAgent" | "agentPackage"
+  >;
   log: Log;
   signal: AbortSignal;
   clock: Clock;
@@ -68,6 +84,9 @@ export class StartFailure extends Error {
 }
 
 const LOG_TAIL_LINES = 30;
+/** Agents registered by the task run Linux x64 images: the agent keeps its key in DPAPI on Windows. */
+const AGENT_PLATFORM = "linux-x64";
+const AGENT_WORK_FOLDER = "_work";
 /** Creations start at most 8 per second, under Resource Manager's write throttling of about 10 per second. */
 const CREATE_SPACING_MS = 125;
 const PROGRESS_EVERY_MS = 30_000;
@@ -93,6 +112,8 @@ export async function startAgents(options: StartOptions, context: StartContext):
     providerDescription: provider.description,
   });
   const launches: Promise<void>[] = [];
+  const registeredAgentIds = new Map<string, number>();
+  const ownCredential = options.registration === "agentCredential";
   let pool: Pool | undefined;
 
   for (const entry of unreportedEnvironment(options.environment)) {
@@ -101,18 +122,46 @@ export async function startAgents(options: StartOptions, context: StartContext):
     );
   }
   try {
-    pool = await timer.time("Check pool and provider", async () => {
+    const { found, agentPackage } = await timer.time("Check pool and provider", async () => {
       const found = await pools.findPool(options.pool);
       await pools.checkCanManage(found);
       await provider.prepare({ count: names.length });
-      return found;
+      return { found, agentPackage: ownCredential ? await pools.agentPackage(AGENT_PLATFORM) : undefined };
     });
+    pool = found;
     throwIfCancelled(signal);
     log.info(
       `Launching ${names.length} agent(s) for pool '${pool.name}' on ${provider.description}: ${names.join(", ")}`,
     );
 
     const poolName = pool.name;
+    let credentials: Map<string, AgentCredentialFiles> | undefined;
+    const packageEnvironment: Record<string, string> = agentPackage
+      ? {
+          [ENV.agentPackageUrl]: agentPackage.downloadUrl,
+          [ENV.agentPackageSha256]: agentPackage.sha256 ?? "",
+        }
+      : {};
+    if (agentPackage) {
+      const registrationPool = pool;
+      credentials = await timer.time("Register agents", () =>
+        registerAgents(
+          names,
+          registrationPool,
+          {
+            runKey: options.runKey,
+            collectionUrl: options.collectionUrl,
+            agentVersion: agentPackage.version,
+            workFolder: AGENT_WORK_FOLDER,
+          },
+          pools,
+          signal,
+          (name, agentId) => registeredAgentIds.set(name, agentId),
+        ),
+      );
+      log.info(`Registered ${names.length} agent(s) with their own credentials in pool '${poolName}'.`);
+      throwIfCancelled(signal);
+    }
     await timer.time("Create containers", async () => {
       const created = clock();
       for (const [index, name] of names.entries()) {
@@ -128,8 +177,11 @@ export async function startAgents(options: StartOptions, context: StartContext):
           provider.create({
             identity,
             image: options.image,
-            environment: agentEnvironment(identity, options.collectionUrl, options.environment),
-            token: options.token,
+            environment: {
+              ...agentEnvironment(identity, options.collectionUrl, options.environment),
+              ...packageEnvironment,
+            },
+            ...(credentials ? { agentCredential: credentials.get(name) } : { token: options.token }),
           }),
         );
       }
@@ -149,9 +201,9 @@ export async function startAgents(options: StartOptions, context: StartContext):
     return result();
   } catch (error) {
     if (options.keepOnFailure) {
-      if (launches.length)
+      if (launches.length || registeredAgentIds.size)
         log.warn(`keepOnFailure is set: leaving ${names.join(", ")} in place for debugging.`);
-    } else if (launches.length) {
+    } else if (launches.length || registeredAgentIds.size) {
       await Promise.allSettled(launches);
       await removeEverything(names, pool, context);
     }

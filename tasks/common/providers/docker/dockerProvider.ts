@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import { ENV, TAG, identityFromTags, tagsFor } from "../../core/contract";
 import { InputError, UserError, errorMessage, httpStatusOf } from "../../core/errors";
 import type { PullPolicy } from "../../inputs/providers";
-import { demultiplexLogs, tokenArchive } from "./dockerWire";
+import { demultiplexLogs, privateFilesArchive, tokenArchive } from "./dockerWire";
 import {
   samePool,
   type AgentContainerSpec,
@@ -41,6 +41,8 @@ export interface DockerSettings {
 /** Where the image's start script looks for the token; the directory belongs to the image's user. */
 export const TOKEN_DIRECTORY = "/azp";
 export const TOKEN_FILE_NAME = ".token";
+/** Where, under TOKEN_DIRECTORY, the start script finds the agent's own credential files. */
+export const AGENT_CREDENTIAL_DIRECTORY = "agent-credential";
 /** The agent image's non-root user "agent". */
 export const AGENT_UID = 1000;
 const PING_TIMEOUT_MS = 10_000;
@@ -148,7 +150,9 @@ export class DockerProvider implements AgentProvider {
   async create(spec: AgentContainerSpec): Promise<void> {
     const name = spec.identity.name;
     const tokenPath = `${TOKEN_DIRECTORY}/${TOKEN_FILE_NAME}`;
-    const environment = { ...spec.environment, [ENV.tokenFile]: tokenPath };
+    const environment = spec.agentCredential
+      ? spec.environment
+      : { ...spec.environment, [ENV.tokenFile]: tokenPath };
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer({
@@ -171,10 +175,12 @@ export class DockerProvider implements AgentProvider {
       throw this.explain(error, `create container ${name}`);
     }
     try {
-      // The token goes in as a file before the start: an environment variable would show in docker inspect.
-      await container.putArchive(await tokenArchive(TOKEN_FILE_NAME, spec.token, AGENT_UID), {
-        path: TOKEN_DIRECTORY,
-      });
+      // The token or the agent's credential go in as files before the start: an environment variable would
+      // show in docker inspect.
+      const secretArchive = spec.agentCredential
+        ? await privateFilesArchive(AGENT_CREDENTIAL_DIRECTORY, spec.agentCredential, AGENT_UID)
+        : await tokenArchive(TOKEN_FILE_NAME, spec.token ?? "", AGENT_UID);
+      await container.putArchive(secretArchive, { path: TOKEN_DIRECTORY });
       await container.start();
     } catch (error) {
       // A container that never started holds nothing worth keeping; the original failure is what matters.

@@ -10,6 +10,26 @@ export async function tokenArchive(fileName: string, content: string, ownerId: n
   return Buffer.concat(chunks);
 }
 
+/**
+ * A tar archive holding a directory readable only by its owner, with files readable only by their owner: the
+ * agent's own credential files (.agent, .credentials, .credentials_rsaparams).
+ */
+export async function privateFilesArchive(
+  directory: string,
+  files: Readonly<Record<string, string>>,
+  ownerId: number,
+): Promise<Buffer> {
+  const archive = pack();
+  archive.entry({ name: directory, type: "directory", mode: 0o700, uid: ownerId, gid: ownerId });
+  for (const [name, content] of Object.entries(files)) {
+    archive.entry({ name: `${directory}/${name}`, mode: 0o600, uid: ownerId, gid: ownerId }, content);
+  }
+  archive.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of archive) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
 const FRAME_HEADER_BYTES = 8;
 const STREAM_TYPES = new Set([0, 1, 2]);
 

@@ -3,6 +3,7 @@ import {
   STANDIN_DEFAULTS,
   anotherOperationInProgress,
   authorizationFailed,
+  fault,
   inaccessibleImage,
   linkedAuthorizationFailed,
   requestDisallowedByPolicy,
@@ -306,6 +307,28 @@ describe("ACI faults through the bundled tasks", function () {
         /'Managed Identity Operator'/,
       );
       assertNothingLeft();
+    });
+
+    it("refuses up front a connection whose permissions on the registry identity lack the assign action", async () => {
+      intercept(
+        fault({
+          match: (request) =>
+            request.path.toLowerCase() ===
+            `${IDENTITY}/providers/Microsoft.Authorization/permissions`.toLowerCase(),
+          times: Infinity,
+          reply: {
+            status: 200,
+            body: { value: [{ actions: ["Microsoft.ContainerInstance/*"], notActions: [] }] },
+          },
+        }),
+      );
+      const result = await start({ inputs: { registryIdentity: IDENTITY } });
+      assertFailed(
+        result,
+        /lacks Microsoft\.ManagedIdentity\/userAssignedIdentities\/assign\/action on managed identity/,
+        /'Managed Identity Operator'/,
+      );
+      assertNothingCreated();
     });
 
     it("names the policy of a RequestDisallowedByPolicy and says no role fixes it", async () => {

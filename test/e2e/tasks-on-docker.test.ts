@@ -3,8 +3,7 @@
 // a job, exit and are torn down. Provider docker runs them on the engine directly; provider aci goes through
 // the ARM stand-in, which runs each container group it receives on the same engine (aciOnDocker.ts).
 import assert from "node:assert/strict";
-import { ENV, TAG, agentEnvironment, type AgentIdentity } from "../../tasks/common/core/contract";
-import { DockerProvider } from "../../tasks/common/providers/docker/dockerProvider";
+import { ENV, TAG } from "../../tasks/common/core/contract";
 import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
 import { assertNoSecrets, ensureBundles } from "../../standins/taskProcess";
 import { runContainerGroupsOnDocker, type AciOnDocker } from "../../standins/aciOnDocker";
@@ -222,42 +221,6 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
     assert.match(start.stdout, /AZP_TOKEN was rejected by http:\/\/127\.0\.0\.1:\d+\/myorg \(HTTP 401\)/);
     assertNoSecrets(start.stdout);
     assert.ok(seconds < 60, `took ${seconds} s, the online timeout is 5 minutes`);
-    await assertNothingLeft();
-  });
-
-  it("an agent without a job stops and unregisters itself when its lifetime is reached", async () => {
-    const { devops } = standins();
-    const provider = new DockerProvider({
-      connection: { kind: "local" },
-      network: "host",
-      pullPolicy: "never",
-      image,
-    });
-    await provider.prepare();
-    const identity: AgentIdentity = {
-      name: `ephemeral-${runKey}-lifetime`,
-      pool: POOL,
-      runKey,
-      created: new Date(),
-      lifetimeMinutes: 0.1,
-    };
-    await provider.create({
-      identity,
-      image,
-      environment: agentEnvironment(identity, devops.url, {}),
-      token: JOB_TOKEN,
-    });
-    await waitFor(
-      () => (devops.agent(POOL, identity.name)?.status === "online" ? true : undefined),
-      60_000,
-      "the agent to come online",
-    );
-    assert.equal(await exitCodeOf(identity.name, 60_000), 124);
-    const log = await provider.logs(identity.name);
-    assert.match(log, /lifetime of 0\.1 minutes reached: stopping the agent/);
-    assert.match(log, new RegExp(`agent ${identity.name} unregistered`));
-    assert.equal(devops.agent(POOL, identity.name), undefined);
-    assert.equal(await provider.remove(identity.name), true);
     await assertNothingLeft();
   });
 });

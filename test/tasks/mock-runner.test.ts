@@ -108,6 +108,8 @@ async function runUnderMockTestRunner(
   const env = taskEnvironment(standins.taskAddresses(), { ...environment, inputs: {} });
   env[INPUTS_VARIABLE] = JSON.stringify(environment.inputs);
   env[TIMEOUT_VARIABLE] = String(TASK_TIMEOUT_MS);
+  // tsx for the ESM loader as well: the task loads its provider with import().
+  env.NODE_OPTIONS = "--import tsx";
   const saved = { ...process.env };
   replaceEnvironment(env);
   fs.mkdirSync(env.AGENT_TEMPDIRECTORY!, { recursive: true });

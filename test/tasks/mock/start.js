@@ -1,3 +1,2 @@
-// MockTestRunner runs `node <this file>`: register tsx, then run the task's TypeScript sources.
-require("tsx/cjs");
+// MockTestRunner runs `node <this file>` (with tsx imported through NODE_OPTIONS): run the task's TypeScript sources.
 require("./taskMockRun.ts").runUnderTaskMockRunner("StartEphemeralAgentV1");

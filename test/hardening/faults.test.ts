@@ -274,7 +274,13 @@ describe("Hardening: start and teardown under injected faults (bundled tasks)", 
       console.log(
         `      ${RANDOM_RUNS} runs: ${count("started and removed")} started+removed (${anotherTeardown} needed another teardown), ${count("failed start cleanly")} failed start cleanly; injected ${JSON.stringify(injected)}; ARM throttled ${throttled}; ${((Date.now() - began) / 1000).toFixed(1)} s`,
       );
-      assert.equal(reports.length, RANDOM_RUNS);
+      // Each run asserted its own end state; across them, faults must have hit and some starts survived them,
+      // so that the teardown under faults ran too.
+      assert.ok(
+        ALL_FAULT_KINDS.some((kind) => injected[kind] > 0),
+        "no fault was injected",
+      );
+      assert.ok(count("started and removed") > 0, "no start got through the faults to a teardown");
     });
   });
 });

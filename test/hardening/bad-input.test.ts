@@ -165,6 +165,22 @@ const PARSE_ROWS: BadInput[] = [
     /Input 'keepOnFailure'.*'maybe' is not a boolean: use true or false/,
   ),
   start("no agent image", { image: "" }, /Input 'image'.*is required: set it to the agent image/),
+  start("an image with a space", { image: "Bad Image" }, /Input 'image'.*not an image reference/),
+  start(
+    "no agentPool",
+    { agentPool: "" },
+    /Input 'agentPool'.*is required: set it to the name of a self-hosted/,
+  ),
+  start(
+    "no Azure Resource Manager service connection",
+    { connectedServiceNameARM: "" },
+    /Input 'azureSubscription'.*is required: set it to an Azure Resource Manager service connection/,
+  ),
+  start(
+    "a registry identity that is not an identity resource ID",
+    { registryIdentity: "acr-pull" },
+    /Input 'registryIdentity'.*not a user-assigned managed identity resource ID/,
+  ),
   start(
     "a registry identity for an image outside Azure Container Registry",
     {

@@ -31,6 +31,7 @@ runTask(
         image: inputs.image.reference,
         collectionUrl: collectionUrl(),
         token,
+        registration: inputs.registration,
         environment: inputs.environment,
         onlineTimeoutMs: inputs.onlineTimeoutMinutes * 60_000,
         maxLifetimeMinutes: inputs.maxLifetimeMinutes,

@@ -80,11 +80,15 @@ describe("StartEphemeralAgent (bundled) against the stand-ins: smoke tests of th
       assert.equal(body.tags["ephemeral-agent-name"], name);
       assert.equal(body.tags["ephemeral-agent-lifetime-minutes"], "120");
       const variables = body.properties.containers[0].properties.environmentVariables;
-      const token = variables.find((variable) => variable.name === "AZP_TOKEN");
+      // The default registration: the agent's own credential as the one secure value, no token anywhere.
+      assert.ok(!JSON.stringify(body).includes(STANDIN_DEFAULTS.jobToken), "no token in the container group");
+      const credential = variables.find((variable) => variable.name === "AZP_AGENT_CREDENTIAL");
+      assert.equal(credential?.value, undefined);
       assert.deepEqual(
-        token,
-        { name: "AZP_TOKEN", secureValue: STANDIN_DEFAULTS.jobToken },
-        "token only as a secure value",
+        Object.keys(
+          JSON.parse(Buffer.from(credential?.secureValue ?? "", "base64").toString()) as object,
+        ).sort(),
+        [".agent", ".credentials", ".credentials_rsaparams"],
       );
       const visible = Object.fromEntries(
         variables.filter((v) => v.value !== undefined).map((v) => [v.name, v.value]),

@@ -248,15 +248,13 @@ export class AzureDevOpsPools implements PoolAccess {
   }
 
   /** The newest agent package for the platform, as the agent's own updater asks for it (packages API). */
-  async agentPackage(platform: string): Promise<AgentPackage> {
+  async agentPackage(platform: string): Promise<AgentPackage | undefined> {
     const packages = await this.call(`look up the agent package for ${platform}`, () =>
       this.agents.getPackages("agent", platform, 1),
     );
     const found = (packages ?? [])[0];
     const version = found?.version;
-    if (!found?.downloadUrl || version?.major === undefined) {
-      throw new UserError(`${this.collectionUrl} lists no agent package for ${platform}.`);
-    }
+    if (!found?.downloadUrl || version?.major === undefined) return undefined;
     return {
       version: `${version.major}.${version.minor ?? 0}.${version.patch ?? 0}`,
       downloadUrl: found.downloadUrl,

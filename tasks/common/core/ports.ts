@@ -101,13 +101,14 @@ export interface PoolAccess {
   deleteAgent(pool: Pool, agentId: number): Promise<boolean>;
   /** Registers an agent with its public key, as config.sh does; the answer carries its OAuth client. */
   registerAgent(pool: Pool, registration: NewAgentRegistration): Promise<RegisteredAgent>;
-  /** The newest agent package for a platform (e.g. linux-x64), from the organization's packages API. */
-  agentPackage(platform: string): Promise<AgentPackage>;
+  /** The newest agent package for a platform (e.g. linux-x64), from the organization's packages API; undefined when it lists none. */
+  agentPackage(platform: string): Promise<AgentPackage | undefined>;
 }
 
 export interface NewAgentRegistration {
   name: string;
-  version: string;
+  /** The version of the agent the container runs; undefined when unknown (an agent baked into the image). */
+  version?: string;
   publicKey: AgentPublicKey;
   systemCapabilities: Readonly<Record<string, string>>;
 }

@@ -1,4 +1,4 @@
-import { RESERVED_ENVIRONMENT } from "../core/contract";
+import { RESERVED_ENVIRONMENT, type RegistrationMode } from "../core/contract";
 import { InputError } from "../core/errors";
 import {
   optional,
@@ -40,6 +40,8 @@ interface StartCommonInputs {
   count: number;
   runKey: string;
   token?: string;
+  /** Windows containers always register with the token: the agent keeps its key in DPAPI there. */
+  registration: RegistrationMode;
   environment: Record<string, string>;
   onlineTimeoutMinutes: number;
   maxLifetimeMinutes: number;
@@ -70,6 +72,7 @@ export const ACI_LIMITS = {
   memoryGB: { min: 0.1, max: 16, step: 0.1 },
 };
 export const MAX_AGENTS = 50;
+export const REGISTRATION_MODES: readonly RegistrationMode[] = ["agentCredential", "token"];
 
 export function parseStartInputs(raw: RawInputs): StartInputs {
   const provider = parseChoice("provider", optional(raw, "provider") ?? "aci", PROVIDERS);
@@ -83,6 +86,11 @@ export function parseStartInputs(raw: RawInputs): StartInputs {
     count: parseInteger("count", optional(raw, "count") ?? "1", { min: 1, max: MAX_AGENTS }),
     runKey: parseRunKey(required(raw, "runKey", "a key for this run, such as $(Build.BuildId)")),
     token: optional(raw, "token"),
+    registration: parseChoice(
+      "registration",
+      optional(raw, "registration") ?? "agentCredential",
+      REGISTRATION_MODES,
+    ),
     environment: parseEnvironment(raw.environment, RESERVED_ENVIRONMENT),
     onlineTimeoutMinutes: parseDecimal(
       "onlineTimeoutMinutes",
@@ -107,7 +115,8 @@ export function parseStartInputs(raw: RawInputs): StartInputs {
   if (provider === "docker") return { ...common, provider, docker: parseDockerInputs(raw) };
   const aci = parseAciInputs(raw);
   if (aci.registryIdentity) parseRegistryIdentity(aci.registryIdentity, common.image);
-  return { ...common, provider, aci };
+  const registration = aci.osType === "Windows" ? "token" : common.registration;
+  return { ...common, registration, provider, aci };
 }
 
 function parseAciInputs(raw: RawInputs): AciStartInputs {

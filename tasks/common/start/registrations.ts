@@ -9,8 +9,8 @@ export interface RegistrationSettings {
   runKey: string;
   /** The collection URL, written to .agent as the agent's serverUrl. */
   collectionUrl: string;
-  /** The agent version the registrations carry: the package the containers run. */
-  agentVersion: string;
+  /** The agent version the registrations carry: the package the containers run, when known. */
+  agentVersion?: string;
   workFolder: string;
 }
 

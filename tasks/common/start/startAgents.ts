@@ -136,13 +136,18 @@ export async function startAgents(options: StartOptions, context: StartContext):
 
     const poolName = pool.name;
     let credentials: Map<string, AgentCredentialFiles> | undefined;
+    if (ownCredential && !agentPackage) {
+      log.warn(
+        `${options.collectionUrl} lists no agent package for ${AGENT_PLATFORM}: the image must have the agent baked in.`,
+      );
+    }
     const packageEnvironment: Record<string, string> = agentPackage
       ? {
           [ENV.agentPackageUrl]: agentPackage.downloadUrl,
           [ENV.agentPackageSha256]: agentPackage.sha256 ?? "",
         }
       : {};
-    if (agentPackage) {
+    if (ownCredential) {
       const registrationPool = pool;
       credentials = await timer.time("Register agents", () =>
         registerAgents(
@@ -151,7 +156,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
           {
             runKey: options.runKey,
             collectionUrl: options.collectionUrl,
-            agentVersion: agentPackage.version,
+            agentVersion: agentPackage?.version,
             workFolder: AGENT_WORK_FOLDER,
           },
           pools,

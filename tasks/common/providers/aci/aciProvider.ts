@@ -296,7 +296,15 @@ export class AciProvider implements AgentProvider {
     const name = spec.identity.name;
     const environmentVariables: EnvironmentVariable[] = [
       ...Object.entries(spec.environment).map(([variable, value]) => ({ name: variable, value })),
-      { name: ENV.token, secureValue: spec.token },
+      // Secure values are the one channel Resource Manager documents as never returned (Microsoft Learn, "Set
+      // environment variables in container instances"; secureValue is x-ms-secret in the REST spec). Secret
+      // volumes carry no such mark or statement, so the agent's credential travels as a secure value too.
+      spec.agentCredential
+        ? {
+            name: ENV.agentCredential,
+            secureValue: Buffer.from(JSON.stringify(spec.agentCredential)).toString("base64"),
+          }
+        : { name: ENV.token, secureValue: spec.token },
     ];
     const group: ContainerGroup = {
       location: this.location,

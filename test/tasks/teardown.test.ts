@@ -176,7 +176,7 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
   });
 
   it("finds a run's containers when the pool name is spelled in another case", async () => {
-    // Containers whose agents never registered are found through their tags alone.
+    // Without a registration, the container is found through its tags alone.
     standins.arm.behaviours.push({ match: () => true, agent: false });
     const killed = await start(
       { inputs: { agentPool: "default" } },
@@ -184,6 +184,7 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
     );
     assert.equal(killed.result, undefined);
     const [name] = standins.arm.containerGroups().map((group) => group.name);
+    if (standins.devops.agent(poolName, name)) standins.devops.simulateAgent.unregister(poolName, name);
 
     const result = await teardown({ inputs: { agentPool: "default" } });
     assert.equal(result.result?.status, "Succeeded", result.stdout);

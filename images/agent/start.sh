@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Starts an Azure Pipelines agent that takes exactly one job, then unregisters it and exits.
+# With the agent's own credential (.agent, .credentials, .credentials_rsaparams in /azp/agent-credential, or
+# AZP_AGENT_CREDENTIAL) the start task has registered the agent already: the script only runs it, with no token,
+# and cannot unregister it (the teardown task does).
 # Settings (environment): see README.md. Exit codes: the agent's own exit code after its job;
 # 1 the agent could not be set up; 2 a setting is missing or invalid; 124 lifetime reached;
 # 130/143 stopped by SIGINT/SIGTERM.
@@ -10,6 +13,8 @@ readonly agent_dir=/azp/agent
 readonly default_token_file=/azp/.token
 readonly private_token_file=/azp/.agent-token
 readonly curl_auth_file=/azp/.curl-auth
+readonly agent_credential_dir=/azp/agent-credential
+readonly agent_credential_files=(.agent .credentials .credentials_rsaparams)
 readonly unregister_attempts=3
 readonly unregister_retry_seconds=5
 readonly unregister_attempt_limit_seconds=15
@@ -31,23 +36,48 @@ fail() {
 [[ -n "${AZP_URL:-}" ]] || fail 2 "AZP_URL is not set: set it to the organization URL, e.g. https://dev.azure.com/myorg"
 azp_url="${AZP_URL%/}"
 
+# The agent's own credential, given as a secure value (JSON of the three files, base64), moves into private
+# files, and the script re-runs itself without it, as for AZP_TOKEN below.
+if [[ -n "${AZP_AGENT_CREDENTIAL:-}" ]]; then
+  credential_json="$(printf '%s' "$AZP_AGENT_CREDENTIAL" | base64 -d)" ||
+    fail 2 "AZP_AGENT_CREDENTIAL is not base64"
+  (
+    umask 077
+    mkdir -p "$agent_credential_dir"
+    for file in "${agent_credential_files[@]}"; do
+      jq -ej --arg file "$file" '.[$file] // error("no \($file)")' <<<"$credential_json" >"$agent_credential_dir/$file"
+    done
+  ) || fail 2 "AZP_AGENT_CREDENTIAL does not hold the agent's ${agent_credential_files[*]} files"
+  unset credential_json
+  exec env -u AZP_AGENT_CREDENTIAL "${BASH_SOURCE[0]}" "$@"
+fi
+own_credential=false
+if [[ -e "$agent_credential_dir" ]]; then
+  for file in "${agent_credential_files[@]}"; do
+    [[ -s "$agent_credential_dir/$file" ]] || fail 2 "$agent_credential_dir has no $file: the agent's credential is incomplete"
+  done
+  own_credential=true
+fi
+
 # The token moves into a private file, and the script re-runs itself without AZP_TOKEN in its
 # environment: unset alone would leave it readable in /proc/1/environ for the job's processes.
 if [[ -n "${AZP_TOKEN:-}" ]]; then
   (umask 077 && printf '%s' "$AZP_TOKEN" >"$private_token_file")
   exec env -u AZP_TOKEN AZP_TOKEN_FILE="$private_token_file" "${BASH_SOURCE[0]}" "$@"
 fi
-token_source="${AZP_TOKEN_FILE:-$default_token_file}"
-if [[ -n "${AZP_TOKEN_FILE:-}" && ! -s "$token_source" ]]; then
-  fail 2 "AZP_TOKEN_FILE is $token_source, which is missing or empty"
-elif [[ ! -s "$token_source" ]]; then
-  fail 2 "no token: set AZP_TOKEN, or AZP_TOKEN_FILE to a readable file holding it (default $default_token_file)"
+if ! $own_credential; then
+  token_source="${AZP_TOKEN_FILE:-$default_token_file}"
+  if [[ -n "${AZP_TOKEN_FILE:-}" && ! -s "$token_source" ]]; then
+    fail 2 "AZP_TOKEN_FILE is $token_source, which is missing or empty"
+  elif [[ ! -s "$token_source" ]]; then
+    fail 2 "no token: set AZP_TOKEN, or AZP_TOKEN_FILE to a readable file holding it (default $default_token_file), or give the agent's own credential"
+  fi
+  [[ -r "$token_source" ]] || fail 2 "the token file $token_source is not readable by user $(id -un)"
+  if [[ "$token_source" != "$private_token_file" ]]; then
+    (umask 077 && cat "$token_source" >"$private_token_file")
+  fi
+  chmod 600 "$private_token_file"
 fi
-[[ -r "$token_source" ]] || fail 2 "the token file $token_source is not readable by user $(id -un)"
-if [[ "$token_source" != "$private_token_file" ]]; then
-  (umask 077 && cat "$token_source" >"$private_token_file")
-fi
-chmod 600 "$private_token_file"
 
 agent_name="${AZP_AGENT_NAME:-$HOSTNAME}"
 agent_pool="${AZP_POOL:-Default}"
@@ -58,7 +88,7 @@ fi
 
 # The agent reports every environment variable as a capability except those listed here;
 # EPHEMERAL_AGENT_RUN stays visible because the job's demand matches on it.
-export VSO_AGENT_IGNORE="${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}AZP_URL,AZP_TOKEN,AZP_TOKEN_FILE,AZP_POOL,AZP_AGENT_NAME,AZP_WORK,EPHEMERAL_AGENT_MAX_LIFETIME_MINUTES,VSO_AGENT_IGNORE"
+export VSO_AGENT_IGNORE="${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}AZP_URL,AZP_TOKEN,AZP_TOKEN_FILE,AZP_POOL,AZP_AGENT_NAME,AZP_WORK,AZP_AGENT_CREDENTIAL,AZP_AGENT_PACKAGE_URL,AZP_AGENT_PACKAGE_SHA256,EPHEMERAL_AGENT_MAX_LIFETIME_MINUTES,VSO_AGENT_IGNORE"
 
 # --- Stopping: signals, lifetime, unregistering ---------------------------------------------------
 
@@ -93,6 +123,8 @@ request_stop() {
 # (src/Agent.Listener/CommandSettings.cs reads VSTS_AGENT_INPUT_* and removes them from its environment),
 # so it is on no command line, where every process in the container could read it.
 unregister_agent() {
+  # With its own credential the agent may not remove itself: the teardown task does.
+  ! $own_credential || return 0
   [[ -e "$agent_dir/.agent" ]] || return 0
   local attempt
   for ((attempt = 1; attempt <= unregister_attempts; attempt++)); do
@@ -227,9 +259,15 @@ download_agent() {
   esac
   download_url="$(jq -r '.value[0].downloadUrl // empty' "$response" 2>/dev/null || true)"
   expected_hash="$(jq -r '.value[0].hashValue // empty' "$response" 2>/dev/null || true)"
-  rm -f "$response" "$status_file"
+  rm -f "$response" "$status_file" "$errors"
   [[ -n "$download_url" ]] || fail 1 "no agent package for linux-x64 at $azp_url"
+  install_package "$download_url" "$expected_hash"
+}
 
+# Downloads the package without credentials, checks it against its SHA-256 hash and unpacks it.
+install_package() {
+  local download_url=$1 expected_hash=$2 errors
+  errors="$(mktemp)"
   log "downloading the agent from $download_url"
   local package=/azp/agent-package.tar.gz
   if ! run_step curl --fail --silent --show-error --location \
@@ -250,12 +288,29 @@ start_lifetime_timer
 
 if [[ -x "$agent_dir/config.sh" ]]; then
   log "using the agent baked into the image"
+elif $own_credential; then
+  # The start task looked the package up with its own token: the container has none.
+  [[ -n "${AZP_AGENT_PACKAGE_URL:-}" ]] ||
+    fail 2 "no agent in the image and no AZP_AGENT_PACKAGE_URL: the start task passes it with the agent's credential"
+  install_package "$AZP_AGENT_PACKAGE_URL" "${AZP_AGENT_PACKAGE_SHA256:-}"
 else
   download_agent
 fi
 
 cd "$agent_dir"
 ./env.sh || fail 1 "the agent's env.sh failed"
+
+if $own_credential; then
+  for file in "${agent_credential_files[@]}"; do
+    install -m 600 "$agent_credential_dir/$file" "$agent_dir/$file"
+  done
+  rm -rf "$agent_credential_dir"
+  log "running agent $agent_name for one job with its own credential"
+  agent_exit_code=0
+  run_step ./run.sh --once || agent_exit_code=$?
+  log "agent $agent_name exited with code $agent_exit_code"
+  exit "$agent_exit_code"
+fi
 log "configuring agent $agent_name in pool $agent_pool"
 VSTS_AGENT_INPUT_TOKEN="$(<"$private_token_file")" run_step ./config.sh --unattended --agent "$agent_name" \
   --url "$azp_url" --auth PAT --pool "$agent_pool" --work "${AZP_WORK:-_work}" --replace --acceptTeeEula ||

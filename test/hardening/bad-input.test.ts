@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import Docker from "dockerode";
 import { requireDockerEngine } from "../e2e/engine";
 import { TAG } from "../../tasks/common/core/contract";
@@ -11,7 +10,6 @@ import { parseStartInputs } from "../../tasks/common/inputs/start";
 import { parseTeardownInputs } from "../../tasks/common/inputs/teardown";
 import { CA_CERT_PATH, STANDIN_DEFAULTS } from "../../standins";
 import {
-  REPO,
   appCertificateParts,
   assertNoSecrets,
   dockerHostConnectionVariables,
@@ -23,6 +21,7 @@ import {
   type TaskName,
   ensureBundles,
 } from "../../standins/taskProcess";
+import { declaredInputs, yamlName, type DeclaredInput } from "../taskJson";
 
 // Each row is a value a user could type; the task must refuse it before it creates anything, naming the
 // input and how to fix it. Rows the input parsers refuse run in-process against them; only rows that need
@@ -327,17 +326,6 @@ const STANDIN_ROWS: BadInput[] = [
   },
 ];
 
-interface DeclaredInput {
-  name: string;
-  aliases?: string[];
-  defaultValue?: string | boolean;
-}
-
-function declaredInputs(task: TaskName): DeclaredInput[] {
-  const file = path.join(REPO, "tasks", task, "task.json");
-  return (JSON.parse(fs.readFileSync(file, "utf8")) as { inputs: DeclaredInput[] }).inputs;
-}
-
 const DECLARED: Record<TaskName, DeclaredInput[]> = {
   StartEphemeralAgentV1: declaredInputs("StartEphemeralAgentV1"),
   TeardownEphemeralAgentV1: declaredInputs("TeardownEphemeralAgentV1"),
@@ -351,9 +339,9 @@ function rawInputs(row: BadInput): RawInputs {
   const given = { ...row.defaults, ...row.inputs };
   return Object.fromEntries(
     DECLARED[row.task].map((input) => {
-      const yamlName = input.aliases?.[0] ?? input.name;
-      const value = given[input.name] ?? given[yamlName] ?? input.defaultValue;
-      return [yamlName, value === undefined ? undefined : String(value)];
+      const key = yamlName(input);
+      const value = given[input.name] ?? given[key] ?? input.defaultValue;
+      return [key, value === undefined ? undefined : String(value)];
     }),
   );
 }

@@ -13,7 +13,9 @@ import {
   type TaskEnvironment,
   ensureBundles,
 } from "../../standins/taskProcess";
+import { defaultOf } from "../taskJson";
 
+const TASK = "StartEphemeralAgentV1";
 const { poolName, resourceGroup, subscriptionId } = STANDIN_DEFAULTS;
 const SUBNET = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Network/virtualNetworks/hub/subnets/aci`;
 const INPUTS = {
@@ -40,7 +42,7 @@ describe("StartEphemeralAgent (bundled) against the stand-ins: smoke tests of th
     options = {},
   ) {
     return runTask(
-      "StartEphemeralAgentV1",
+      TASK,
       taskEnvironment(standins, { ...environment, inputs: { ...INPUTS, ...environment.inputs } }),
       options,
     );
@@ -53,7 +55,7 @@ describe("StartEphemeralAgent (bundled) against the stand-ins: smoke tests of th
     assert.equal(run.result?.status, "Succeeded", run.stdout);
     const names = run.outputs.agentNames.split(",");
     assert.equal(names.length, 2);
-    assert.match(names[0], /^ephemeral-4711-[a-z0-9]{5}-1$/);
+    assert.match(names[0], new RegExp(`^${defaultOf(TASK, "agentNamePrefix")}-4711-[a-z0-9]{5}-1$`));
     assert.equal(run.outputs.agentName, names[0]);
     assert.equal(run.outputs.agentPool, poolName);
     assert.equal(run.outputs.runKey, "4711");
@@ -78,7 +80,7 @@ describe("StartEphemeralAgent (bundled) against the stand-ins: smoke tests of th
       assert.equal(body.tags["ephemeral-agent-run-key"], "4711");
       assert.equal(body.tags["ephemeral-agent-pool"], poolName);
       assert.equal(body.tags["ephemeral-agent-name"], name);
-      assert.equal(body.tags["ephemeral-agent-lifetime-minutes"], "120");
+      assert.equal(body.tags["ephemeral-agent-lifetime-minutes"], defaultOf(TASK, "maxLifetimeMinutes"));
       const variables = body.properties.containers[0].properties.environmentVariables;
       // The default registration: the agent's own credential as the one secure value, no token anywhere.
       assert.ok(!JSON.stringify(body).includes(STANDIN_DEFAULTS.jobToken), "no token in the container group");
@@ -97,7 +99,7 @@ describe("StartEphemeralAgent (bundled) against the stand-ins: smoke tests of th
       assert.equal(visible.AZP_POOL, poolName);
       assert.equal(visible.AZP_AGENT_NAME, name);
       assert.equal(visible.EPHEMERAL_AGENT_RUN, "4711");
-      assert.equal(visible.EPHEMERAL_AGENT_MAX_LIFETIME_MINUTES, "120");
+      assert.equal(visible.EPHEMERAL_AGENT_MAX_LIFETIME_MINUTES, defaultOf(TASK, "maxLifetimeMinutes"));
       assert.equal(visible.FOO, "bar");
     }
     assert.match(run.summaries.join("\n"), /Ephemeral agents: online/);

@@ -29,7 +29,11 @@ describe("startAgents (in-process, virtual time)", () => {
     log = new RecordingLog();
     abort = new AbortController();
   });
-  afterEach(() => clock.restore());
+  afterEach(() => {
+    clock.restore();
+    const printed = [log.text, ...log.groups.map((group) => `${group.title}\n${group.lines}`)].join("\n");
+    assert.ok(!printed.includes(TOKEN), "the registration token reached the log");
+  });
 
   function options(overrides: Partial<StartOptions> = {}): StartOptions {
     return {
@@ -64,6 +68,7 @@ describe("startAgents (in-process, virtual time)", () => {
   function failure(settled: Settled<StartResult>): StartFailure {
     assert.ok(!settled.ok, "the start failed");
     assert.ok(settled.error instanceof StartFailure, String(settled.error));
+    assert.ok(!settled.error.message.includes(TOKEN), "the registration token reached the error message");
     return settled.error;
   }
 

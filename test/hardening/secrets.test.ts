@@ -111,6 +111,18 @@ function privateKeyLines(): Named[] {
     .map((line, index) => ({ name: `certificate private key line ${index + 1}`, value: line }));
 }
 
+/** The private parts of an agent's .credentials_rsaparams file: the file itself and each private field. */
+function privateKeyParts(agentName: string, rsaParametersFile: string): Named[] {
+  const parameters = JSON.parse(rsaParametersFile) as Record<string, string>;
+  return [
+    { name: `the key file of agent ${agentName}`, value: rsaParametersFile },
+    ...["d", "p", "q", "dp", "dq", "inverseQ"].map((field) => ({
+      name: `private key field ${field} of agent ${agentName}`,
+      value: parameters[field],
+    })),
+  ];
+}
+
 /** A copy of an ARM request body without the fields that exist to carry secrets. */
 function withoutSecureFields(body: unknown, isRegistryCredential = false): unknown {
   if (Array.isArray(body)) return body.map((item) => withoutSecureFields(item, isRegistryCredential));
@@ -245,19 +257,17 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
     });
   }
 
-  /** Stands in for the agent inside each docker container: registers it and brings it online. */
+  /**
+   * Stands in for the agent inside each docker container: brings it online once the start task has registered it
+   * with its own credential.
+   */
   function registerAgentsOnLaunch(): (stdout: string) => void {
-    const registered = new Set<string>();
+    const online = new Set<string>();
     return (stdout) => {
       const launching = /^Launching \d+ agent\(s\) for pool '[^']+' on .*: (.+)$/m.exec(stdout);
       for (const name of launching?.[1].split(", ") ?? []) {
-        if (registered.has(name)) continue;
-        registered.add(name);
-        standins.devops.simulateAgent.register({
-          poolName,
-          name,
-          systemCapabilities: { [ENV.runKey]: runKey },
-        });
+        if (online.has(name) || !standins.devops.agent(poolName, name)) continue;
+        online.add(name);
         standins.devops.simulateAgent.online(poolName, name);
       }
     };
@@ -293,13 +303,52 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
       const names = start.outputs.agentNames.split(",");
 
       const places: Named[] = [...runPlaces("start", start)];
+      // The default registration, agentCredential: each container holds only its agent's own credential files.
+      const agentKeys: Named[] = [];
       if (scenario.provider === "docker") {
         places.push(...(await dockerInspections(names)));
-        const tokenFile = execFileSync("docker", ["exec", names[0], "cat", "/azp/.token"], {
-          encoding: "utf8",
-        });
-        assert.equal(tokenFile, secrets.pat, "the token reaches the container as a file");
+        for (const name of names) {
+          const modes = execFileSync(
+            "docker",
+            ["exec", name, "sh", "-c", "stat -c '%a %u %n' /azp/agent-credential/.*[a-z]*"],
+            {
+              encoding: "utf8",
+            },
+          );
+          assert.equal(
+            modes,
+            [".agent", ".credentials", ".credentials_rsaparams"]
+              .map((file) => `600 1000 /azp/agent-credential/${file}\n`)
+              .join(""),
+            "the agent's own credential files, private to the agent's user",
+          );
+          const keyFile = execFileSync(
+            "docker",
+            ["exec", name, "cat", "/azp/agent-credential/.credentials_rsaparams"],
+            {
+              encoding: "utf8",
+            },
+          );
+          agentKeys.push(...privateKeyParts(name, keyFile));
+          const secretFiles = execFileSync(
+            "docker",
+            ["exec", name, "sh", "-c", 'for file in $(find /azp -type f); do cat "$file"; done'],
+            {
+              encoding: "utf8",
+            },
+          );
+          for (const token of [secrets.pat, secrets.jobToken])
+            assert.ok(
+              !secretFiles.includes(token),
+              `a registration token is in a file under /azp in ${name}`,
+            );
+        }
       } else {
+        for (const name of names) {
+          const encoded = standins.arm.containerGroup(name)?.environment[ENV.agentCredential] ?? "";
+          const files = JSON.parse(Buffer.from(encoded, "base64").toString("utf8")) as Record<string, string>;
+          agentKeys.push(...privateKeyParts(name, files[".credentials_rsaparams"]));
+        }
         // Each agent runs one job, as the pipeline's next job would have it do.
         for (const name of names) {
           const job = standins.devops.queueJob({ poolName, demands: { [ENV.runKey]: runKey } });
@@ -330,6 +379,7 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
         body?.client_assertion ? [body.client_assertion] : [],
       );
       const known: Named[] = [
+        ...agentKeys,
         { name: "the service principal secret", value: secrets.servicePrincipalSecret },
         { name: "the job access token", value: secrets.jobToken },
         { name: "the PAT", value: secrets.pat },
@@ -364,14 +414,13 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
             imageRegistryCredentials?: { password?: string }[];
           };
         };
-        const tokenVariable = group.properties.containers[0].properties.environmentVariables.find(
-          (variable) => variable.name === "AZP_TOKEN",
+        const variables = group.properties.containers[0].properties.environmentVariables;
+        assert.ok(
+          !JSON.stringify(group).includes(registrationToken),
+          "no registration token in the container group, not even as a secure value",
         );
-        assert.equal(
-          tokenVariable?.secureValue,
-          registrationToken,
-          "the token reaches ACI as a secure value",
-        );
+        const credential = variables.find((variable) => variable.name === ENV.agentCredential);
+        assert.ok(credential?.secureValue, "the agent's own credential reaches ACI as a secure value");
         if (scenario.registry) {
           assert.equal(group.properties.imageRegistryCredentials?.[0].password, secrets.registryPassword);
         }

@@ -233,10 +233,15 @@ describe("startAgents (in-process, virtual time)", () => {
       assert.ok(world.callsOf("listAgents").at(-2)!.at <= 125 + 5000, "no round after the deadline");
     });
 
-    it("fails when a creation throws and removes the containers that were created", async () => {
+    it("fails when a creation throws, creates no more and removes the containers that were created", async () => {
       world.fail("create", httpError(409, "quota exceeded"), { name: nameOf(2) });
       const error = failure(await start({ count: 3 }));
       assert.equal(error.message, "quota exceeded");
+      assert.deepEqual(
+        world.callsOf("create").map((call) => call.name),
+        [1, 2].map(nameOf),
+        "no creation after one failed",
+      );
       assert.deepEqual(
         world.callsOf("remove").map((call) => call.name),
         [1, 2, 3].map(nameOf),

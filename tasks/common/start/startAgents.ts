@@ -169,8 +169,10 @@ export async function startAgents(options: StartOptions, context: StartContext):
     }
     await timer.time("Create containers", async () => {
       const created = clock();
+      let failure: { reason: unknown } | undefined;
       for (const [index, name] of names.entries()) {
         if (index > 0) await sleep(CREATE_SPACING_MS, signal);
+        if (failure) break;
         const identity: AgentIdentity = {
           name,
           pool: poolName,
@@ -178,23 +180,24 @@ export async function startAgents(options: StartOptions, context: StartContext):
           created: new Date(),
           lifetimeMinutes: options.maxLifetimeMinutes,
         };
-        launches.push(
-          provider.create({
-            identity,
-            image: options.image,
-            environment: {
-              ...agentEnvironment(identity, options.collectionUrl, options.environment),
-              ...packageEnvironment,
-            },
-            ...(credentials ? { agentCredential: credentials.get(name) } : { token: options.token }),
-          }),
-        );
+        const launch = provider.create({
+          identity,
+          image: options.image,
+          environment: {
+            ...agentEnvironment(identity, options.collectionUrl, options.environment),
+            ...packageEnvironment,
+          },
+          ...(credentials ? { agentCredential: credentials.get(name) } : { token: options.token }),
+        });
+        // Handled at once: a creation that fails while later ones are still spaced out must not go unhandled
+        // (Node ends the process on an unhandled rejection, before anything is removed), and stops the rest.
+        void launch.catch((reason: unknown) => {
+          failure ??= { reason };
+        });
+        launches.push(launch);
       }
-      const outcomes = await Promise.allSettled(launches);
-      const failed = outcomes.find(
-        (outcome): outcome is PromiseRejectedResult => outcome.status === "rejected",
-      );
-      if (failed) throw failed.reason;
+      await Promise.allSettled(launches);
+      if (failure) throw failure.reason;
       log.info(`Created ${names.length} container(s) in ${formatDuration(clock() - created)}.`);
     });
 

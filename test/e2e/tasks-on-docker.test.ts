@@ -135,6 +135,8 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
       "StartEphemeralAgentV1",
       startInputs(provider, image, runKey, {
         count: "2",
+        // The container registers itself with the token; agent-credential-on-docker.test.ts runs the default.
+        registration: "token",
         maxLifetimeMinutes: LIFETIME_MINUTES,
         environment: "FAKE_AGENT_JOB_SECONDS=1",
       }),
@@ -212,7 +214,7 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
     const start = await runBundledTask(
       organization!,
       "StartEphemeralAgentV1",
-      startInputs("docker", image, runKey, { count: "2", onlineTimeoutMinutes: "5" }),
+      startInputs("docker", image, runKey, { count: "2", onlineTimeoutMinutes: "5", registration: "token" }),
     );
     const seconds = (Date.now() - started) / 1000;
     assert.equal(start.result?.status, "Failed", start.stdout);

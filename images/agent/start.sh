@@ -70,7 +70,7 @@ if ! $own_credential; then
   if [[ -n "${AZP_TOKEN_FILE:-}" && ! -s "$token_source" ]]; then
     fail 2 "AZP_TOKEN_FILE is $token_source, which is missing or empty"
   elif [[ ! -s "$token_source" ]]; then
-    fail 2 "no token: set AZP_TOKEN, or AZP_TOKEN_FILE to a readable file holding it (default $default_token_file), or give the agent's own credential"
+    fail 2 "no token: set AZP_TOKEN, or AZP_TOKEN_FILE to a readable file holding it (default $default_token_file)"
   fi
   [[ -r "$token_source" ]] || fail 2 "the token file $token_source is not readable by user $(id -un)"
   if [[ "$token_source" != "$private_token_file" ]]; then

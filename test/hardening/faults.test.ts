@@ -30,7 +30,7 @@ import {
 const { poolName } = STANDIN_DEFAULTS;
 const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
 const TEARDOWN_INPUTS = { ...ACI_INPUTS, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
-const RANDOM_RUNS = 30;
+const RANDOM_RUNS = 12;
 const CONCURRENT_RUNS = 5;
 const MAX_TEARDOWNS = 3;
 

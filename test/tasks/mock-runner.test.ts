@@ -65,6 +65,11 @@ class StandinProcess {
     const response = await fetch(`${this.addresses.control}${route}`, {
       method,
       body: body === undefined ? undefined : JSON.stringify(body),
+    }).catch((error: unknown) => {
+      const exit = this.child.exitCode ?? this.child.signalCode;
+      throw new Error(
+        `${method} ${route} reached no stand-in process (${exit === null ? "still running" : `it ended with ${exit}`}): ${String((error as { cause?: unknown }).cause ?? error)}`,
+      );
     });
     if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${await response.text()}`);
     return response.status === 204 ? undefined : response.json();

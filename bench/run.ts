@@ -13,6 +13,8 @@ import {
   type PlatformLatency,
 } from "./measurements";
 import { conditions, table, type BenchResults } from "./report";
+import { agentOnlineLines, measureAgentOnline } from "./agentOnline";
+import { dockerAvailable } from "../standins/images";
 import { packageExtension } from "./vsix";
 
 interface Plan {
@@ -74,6 +76,14 @@ async function main(): Promise<void> {
   const overhead = await measureOverhead(plan.overheadRuns, OVERHEAD_POLL_INTERVAL_MS);
   step(`scale and request cost: N = ${plan.scaleCounts.join(", ")}, ${plan.scaleRuns} run(s) each`);
   const points = await measureScale(plan.scaleCounts, plan.scaleRuns, plan.scaleLatency);
+  const agentOnlineRuns = Math.max(1, Math.ceil(plan.overheadRuns / 2));
+  let agentOnline;
+  if (await dockerAvailable()) {
+    step(`container start to agent online: ${agentOnlineRuns} run(s) per registration, on the Docker engine`);
+    agentOnline = await measureAgentOnline(agentOnlineRuns);
+  } else {
+    step("container start to agent online: skipped, no Docker engine");
+  }
 
   const results: BenchResults = {
     date: new Date().toISOString(),
@@ -94,8 +104,9 @@ async function main(): Promise<void> {
   };
   results.durationSeconds = Math.round((Date.now() - began) / 1000);
   const file = path.join(__dirname, "results.json");
-  fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  fs.writeFileSync(file, `${JSON.stringify({ ...results, agentOnline }, null, 2)}\n`);
   console.log(`\n${conditions(results)}\n\n${table(results)}\n`);
+  if (agentOnline) console.log(`${agentOnlineLines(agentOnline)}\n`);
   step(`wrote ${path.relative(process.cwd(), file)} after ${results.durationSeconds} s`);
 }
 

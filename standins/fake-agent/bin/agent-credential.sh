@@ -31,28 +31,38 @@ base64url() {
   base64 -w0 | tr '+/' '-_' | tr -d '='
 }
 
-# The bytes of a base64 field of the key file as hex, for openssl's ASN.1 generator.
-parameter_hex() {
-  jq -r --arg name "$1" '.[$name]' "$rsa_parameters_file" | base64 -d | od -An -v -tx1 | tr -d ' \n'
+readonly rsa_parameter_names=(d dp dq exponent inverseQ modulus p q)
+# The bytes of each base64 field of the key file as hex, for openssl's ASN.1 generator.
+declare -A rsa_parameter_hex=()
+read_rsa_parameters() {
+  local name
+  for name in "${rsa_parameter_names[@]}"; do
+    rsa_parameter_hex[$name]="$(jq -r --arg name "$name" '.[$name]' "$rsa_parameters_file" | base64 -d | od -An -v -tx1 | tr -d ' \n')"
+  done
+}
+
+# Byte length of a field.
+parameter_bytes() {
+  printf '%s' $((${#rsa_parameter_hex[$1]} / 2))
 }
 
 # Refuses the key file as the agent would: exact key names, then .NET's fixed lengths for a key of at least 2048 bits.
 check_rsa_parameters() {
   jq -e 'type == "object"' "$rsa_parameters_file" >/dev/null 2>&1 ||
     credential_failure "Agent.Listener: $rsa_parameters_file is not a JSON object."
-  local name
-  for name in d dp dq exponent inverseQ modulus p q; do
-    jq -e --arg name "$name" 'has($name) and (.[$name] | type == "string")' "$rsa_parameters_file" >/dev/null ||
-      credential_failure "Agent.Listener: Member '$name' was not found."
-  done
-  local modulus_bytes half
-  modulus_bytes=$(($(parameter_hex modulus | wc -c) / 2))
+  local missing
+  missing="$(jq -r '. as $file | [$ARGS.positional[] | . as $name | select(($file | has($name) and (.[$name] | type == "string")) | not)] | first // empty' \
+    "$rsa_parameters_file" --args "${rsa_parameter_names[@]}")"
+  [[ -z "$missing" ]] || credential_failure "Agent.Listener: Member '$missing' was not found."
+  read_rsa_parameters
+  local modulus_bytes half name
+  modulus_bytes="$(parameter_bytes modulus)"
   half=$(((modulus_bytes + 1) / 2))
   ((modulus_bytes >= 256)) || credential_failure "Agent.Listener: the agent key has fewer than 2048 bits."
-  (($(parameter_hex exponent | wc -c) > 0)) || credential_failure "Agent.Listener: $invalid_rsa_parameters"
-  (($(parameter_hex d | wc -c) / 2 == modulus_bytes)) || credential_failure "Agent.Listener: $invalid_rsa_parameters"
+  (($(parameter_bytes exponent) > 0)) || credential_failure "Agent.Listener: $invalid_rsa_parameters"
+  (($(parameter_bytes d) == modulus_bytes)) || credential_failure "Agent.Listener: $invalid_rsa_parameters"
   for name in p q dp dq inverseQ; do
-    (($(parameter_hex "$name" | wc -c) / 2 == half)) || credential_failure "Agent.Listener: $invalid_rsa_parameters"
+    (($(parameter_bytes "$name") == half)) || credential_failure "Agent.Listener: $invalid_rsa_parameters"
   done
 }
 
@@ -64,14 +74,14 @@ write_private_key() {
     echo "asn1=SEQUENCE:rsa_key"
     echo "[rsa_key]"
     echo "version=INTEGER:0"
-    echo "modulus=INTEGER:0x$(parameter_hex modulus)"
-    echo "publicExponent=INTEGER:0x$(parameter_hex exponent)"
-    echo "privateExponent=INTEGER:0x$(parameter_hex d)"
-    echo "prime1=INTEGER:0x$(parameter_hex p)"
-    echo "prime2=INTEGER:0x$(parameter_hex q)"
-    echo "exponent1=INTEGER:0x$(parameter_hex dp)"
-    echo "exponent2=INTEGER:0x$(parameter_hex dq)"
-    echo "coefficient=INTEGER:0x$(parameter_hex inverseQ)"
+    echo "modulus=INTEGER:0x${rsa_parameter_hex[modulus]}"
+    echo "publicExponent=INTEGER:0x${rsa_parameter_hex[exponent]}"
+    echo "privateExponent=INTEGER:0x${rsa_parameter_hex[d]}"
+    echo "prime1=INTEGER:0x${rsa_parameter_hex[p]}"
+    echo "prime2=INTEGER:0x${rsa_parameter_hex[q]}"
+    echo "exponent1=INTEGER:0x${rsa_parameter_hex[dp]}"
+    echo "exponent2=INTEGER:0x${rsa_parameter_hex[dq]}"
+    echo "coefficient=INTEGER:0x${rsa_parameter_hex[inverseQ]}"
   } >"$config_file"
   openssl asn1parse -genconf "$config_file" -out "$der_file" -noout >/dev/null
   rm -f "$config_file"

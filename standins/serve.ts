@@ -152,7 +152,13 @@ async function main(): Promise<void> {
     answer(request)
       .catch((error: unknown) => ({ status: 500, body: { message: String(error) } }))
       .then(({ status, body }) => {
-        response.writeHead(status, body === undefined ? {} : { "content-type": "application/json" });
+        // A fresh connection per control request: a kept-alive one that the server times out after 5 s idle
+        // can be closed just as the test process sends its next request ("other side closed").
+        const headers = {
+          connection: "close",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        };
+        response.writeHead(status, headers);
         response.end(body === undefined ? undefined : JSON.stringify(body));
       })
       .catch(() => response.destroy());

@@ -166,7 +166,8 @@ describe("Azure DevOps as it behaves: the bundled tasks against the stand-in as 
   });
 
   it("removes the registrations with its own token, after a job token expired", async () => {
-    const started = await start("expiry", { jobToken: START_JOB_TOKEN });
+    // Only with the registration token does the container unregister itself (with the job's token).
+    const started = await start("expiry", { jobToken: START_JOB_TOKEN, inputs: { registration: "token" } });
     assert.equal(started.result?.status, "Succeeded", started.stdout);
     const [name] = started.outputs.agentNames.split(",");
     const job = standins.devops.queueJob({ poolName, demands: { EPHEMERAL_AGENT_RUN: "expiry" } });

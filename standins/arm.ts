@@ -421,12 +421,19 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
       if (!isCurrent(group) || group.containers[0].currentState?.state !== "Running") return;
       const logs = group.containers[0];
       try {
-        simulation.devops.simulateAgent.register({
-          poolName,
-          name: agentName,
-          token: group.environment.AZP_TOKEN,
-          systemCapabilities: agentCapabilities(group.request, agentName),
-        });
+        if (group.environment.AZP_AGENT_CREDENTIAL) {
+          // The agent's own credential (registration agentCredential): the start task registered the agent; the
+          // container only signs in, which fails once the registration is gone (standins/devops-oauth.ts).
+          if (!simulation.devops.agent(poolName, agentName))
+            throw new Error("the token exchange failed with HTTP 401: the agent's registration is gone");
+        } else {
+          simulation.devops.simulateAgent.register({
+            poolName,
+            name: agentName,
+            token: group.environment.AZP_TOKEN,
+            systemCapabilities: agentCapabilities(group.request, agentName),
+          });
+        }
       } catch (error) {
         logs.logs += `Failed to register the agent: ${(error as Error).message}\n`;
         setContainerState(group, 0, { state: "Terminated", exitCode: 1 });
@@ -472,7 +479,8 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     group.containers[0].logs += `Job ${request.jobName} completed with result: ${result.charAt(0).toUpperCase()}${result.slice(1)}\n`;
     const afterJob = options.simulateAgents?.afterJob ?? "unregister";
     if (afterJob === "stay") return;
-    if (afterJob === "unregister") {
+    // An agent with its own credential cannot remove itself: the teardown task does.
+    if (afterJob === "unregister" && !group.environment.AZP_AGENT_CREDENTIAL) {
       // With the container's own token, as config.sh remove does: once that token expired, the registration stays.
       try {
         options.simulateAgents?.devops.simulateAgent.unregister(

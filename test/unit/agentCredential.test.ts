@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { createPublicKey, createSign, createVerify, generateKeyPairSync } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  createSign,
+  createVerify,
+  generateKeyPairSync,
+  type KeyObject,
+} from "node:crypto";
 import {
   AGENT_CREDENTIAL_FILE_NAMES,
   agentCredentialFiles,
@@ -11,6 +18,8 @@ import {
 } from "../../tasks/common/core/agentCredential";
 
 const GENERATED_KEYS = 200;
+/** Keys made by the task's own generateAgentKey; the others are built from pairs of their primes. */
+const KEYS_FROM_THE_GENERATOR = 20;
 /** Byte lengths .NET's RSA.ImportParameters accepts for an RSA-2048 key (RSAParameters, fixed-length big-endian). */
 const DOTNET_LENGTHS = { modulus: 256, d: 256, p: 128, q: 128, dp: 128, dq: 128, inverseQ: 128, exponent: 3 };
 const RSA_PARAMETER_NAMES = ["d", "dp", "dq", "exponent", "inverseQ", "modulus", "p", "q"];
@@ -19,6 +28,71 @@ function decodedLength(base64: unknown): number {
   assert.equal(typeof base64, "string");
   assert.match(base64 as string, /^[A-Za-z0-9+/]+={0,2}$/, "standard base64 with padding");
   return Buffer.from(base64 as string, "base64").length;
+}
+
+function bigIntOf(base64url: string | undefined): bigint {
+  return BigInt(`0x${Buffer.from(base64url ?? "", "base64url").toString("hex")}`);
+}
+
+/** Minimal-length big-endian base64url, as a JWK holds it. */
+function base64urlOf(value: bigint): string {
+  const hex = value.toString(16);
+  return Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex").toString("base64url");
+}
+
+function inverse(value: bigint, modulus: bigint): bigint {
+  let [a, b, x, y] = [value % modulus, modulus, 1n, 0n];
+  while (b !== 0n) {
+    const quotient = a / b;
+    [a, b, x, y] = [b, a - quotient * b, y, x - quotient * y];
+  }
+  return ((x % modulus) + modulus) % modulus;
+}
+
+function greatestCommonDivisor(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
+}
+
+/** The RSA key of two distinct primes, with e = 65537 and d modulo lcm(p-1, q-1), as OpenSSL makes it. */
+function keyOfPrimes(p: bigint, q: bigint): KeyObject {
+  const e = 65537n;
+  const lambda = ((p - 1n) * (q - 1n)) / greatestCommonDivisor(p - 1n, q - 1n);
+  const d = inverse(e, lambda);
+  const jwk = {
+    kty: "RSA",
+    n: base64urlOf(p * q),
+    e: base64urlOf(e),
+    d: base64urlOf(d),
+    p: base64urlOf(p),
+    q: base64urlOf(q),
+    dp: base64urlOf(d % (p - 1n)),
+    dq: base64urlOf(d % (q - 1n)),
+    qi: base64urlOf(inverse(q, p)),
+  };
+  return createPrivateKey({ key: jwk, format: "jwk" });
+}
+
+/**
+ * 200 distinct RSA-2048 keys for the price of 20 key generations: the task's generator makes 20, and pairs of
+ * their 40 primes (OpenSSL sets the top two bits of each, so every product has 2048 bits) make the rest.
+ */
+async function generatedKeys(): Promise<AgentKey[]> {
+  const generated = await Promise.all(
+    Array.from({ length: KEYS_FROM_THE_GENERATOR }, () => generateAgentKey()),
+  );
+  const primes = generated.flatMap(({ privateKey }) => {
+    const jwk = privateKey.export({ format: "jwk" });
+    return [bigIntOf(jwk.p), bigIntOf(jwk.q)];
+  });
+  const keys = [...generated];
+  for (let i = 0; i < primes.length && keys.length < GENERATED_KEYS; i++) {
+    for (let j = i + 1; j < primes.length && keys.length < GENERATED_KEYS; j++) {
+      const sameGeneratedKey = i % 2 === 0 && j === i + 1;
+      if (!sameGeneratedKey) keys.push(agentKeyFrom(keyOfPrimes(primes[i], primes[j])));
+    }
+  }
+  return keys;
 }
 
 function signsAndVerifies(key: AgentKey, content: string): boolean {
@@ -39,7 +113,8 @@ function signsAndVerifies(key: AgentKey, content: string): boolean {
 describe("agent credential", () => {
   it(`writes every field of ${GENERATED_KEYS} generated keys at the length .NET requires, and each file signs RS256`, async function () {
     this.timeout(600_000);
-    const keys = await Promise.all(Array.from({ length: GENERATED_KEYS }, () => generateAgentKey()));
+    const keys = await generatedKeys();
+    assert.equal(new Set(keys.map((key) => key.publicKey.modulus)).size, GENERATED_KEYS, "distinct keys");
     let keysWithShortJwkField = 0;
     for (const key of keys) {
       const content = rsaParametersFile(key.privateKey);

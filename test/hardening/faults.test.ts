@@ -1,83 +1,15 @@
 import assert from "node:assert/strict";
+import { fault, faultReply, slowAnswer, type Reply, type Service } from "../../standins";
+import { ensureBundles } from "../../standins/taskProcess";
 import {
-  ALL_FAULT_KINDS,
-  STANDIN_DEFAULTS,
-  attachRandomFaults,
-  emptyTally,
-  fault,
-  faultReply,
-  slowAnswer,
-  type FaultTally,
-  type Reply,
-  type Service,
-  type StandinRequest,
-  type StartAllOptions,
-} from "../../standins";
-import {
-  ACI_INPUTS,
-  AGENT_IMAGE,
-  assertNoSecrets,
-  leftovers,
-  mapConcurrently,
-  runTask,
-  startStandins,
-  taskEnvironment,
-  type Standins,
-  type TaskRun,
-  ensureBundles,
-} from "../../standins/taskProcess";
-
-const { poolName } = STANDIN_DEFAULTS;
-const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
-const TEARDOWN_INPUTS = { ...ACI_INPUTS, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
-const RANDOM_RUNS = 12;
-const CONCURRENT_RUNS = 5;
-const MAX_TEARDOWNS = 3;
-
-type RequestLine = Pick<StandinRequest, "method" | "path">;
-
-const isAgentsQuery = (request: RequestLine) =>
-  request.method === "GET" && /\/pools\/\d+\/agents$/.test(request.path);
-const isGroupPut = (request: RequestLine) =>
-  request.method === "PUT" && /\/containerGroups\/[^/]+$/i.test(request.path);
-const isTokenRequest = (request: RequestLine) =>
-  request.method === "POST" && request.path.endsWith("/oauth2/v2.0/token");
-
-function start(standins: Standins, runKey: string, extra: Record<string, string> = {}): Promise<TaskRun> {
-  return runTask(
-    "StartEphemeralAgentV1",
-    taskEnvironment(standins, { inputs: { ...START_INPUTS, runKey }, extra }),
-  );
-}
-
-function teardown(standins: Standins, inputs: Record<string, string>): Promise<TaskRun> {
-  return runTask(
-    "TeardownEphemeralAgentV1",
-    taskEnvironment(standins, { inputs: { ...TEARDOWN_INPUTS, ...inputs } }),
-  );
-}
-
-function assertNothingLeft(standins: Standins, context: string): void {
-  assert.deepEqual(leftovers(standins), { containers: [], agents: [] }, `nothing left ${context}`);
-}
-
-function assertOnline(standins: Standins, run: TaskRun): void {
-  const names = run.outputs.agentNames.split(",");
-  assert.equal(names.length, 3, run.stdout);
-  for (const name of names) assert.equal(standins.devops.agent(poolName, name)?.status, "online", name);
-}
-
-async function withStandins<T>(
-  options: StartAllOptions,
-  work: (standins: Standins) => Promise<T>,
-): Promise<T> {
-  const standins = await startStandins(options);
-  try {
-    return await work(standins);
-  } finally {
-    await standins.close();
-  }
-}
+  assertNothingLeft,
+  assertOnline,
+  isAgentsQuery,
+  isGroupPut,
+  isTokenRequest,
+  start,
+  withStandins,
+} from "./faultRuns";
 
 describe("Hardening: start and teardown under injected faults (bundled tasks)", function () {
   this.timeout(180_000);
@@ -190,97 +122,6 @@ describe("Hardening: start and teardown under injected faults (bundled tasks)", 
           names,
         );
       });
-    });
-  });
-
-  describe(`${RANDOM_RUNS} seeded runs with 20% random faults on Entra, ARM and DevOps`, () => {
-    type Outcome = "started and removed" | "failed start cleanly";
-    interface RunReport {
-      outcome: Outcome;
-      teardowns: number;
-      injected: FaultTally;
-      throttled: number;
-    }
-
-    /** One start-then-teardown cycle; asserts that nothing is left whatever happened. */
-    async function cycle(seed: number): Promise<RunReport> {
-      return withStandins({}, async (standins) => {
-        const faults = attachRandomFaults(standins, {
-          seed,
-          rate: 0.2,
-          kinds: ALL_FAULT_KINDS,
-          retryAfterSeconds: 1,
-          slowMs: [200, 800],
-        });
-        const runKey = `seed-${seed}`;
-        const started = await start(standins, runKey);
-        const printed = [started.stdout, started.stderr, JSON.stringify(started.outputs)];
-        let outcome: Outcome;
-        let teardowns = 0;
-        const where = `(seed ${seed})`;
-        if (started.result?.status === "Succeeded") {
-          assertOnline(standins, started);
-          outcome = "started and removed";
-          let inputs: Record<string, string> = { runKey, agentNames: started.outputs.agentNames };
-          for (;;) {
-            teardowns += 1;
-            const result = await teardown(standins, inputs);
-            printed.push(result.stdout, result.stderr);
-            const left = leftovers(standins);
-            const clean = left.containers.length === 0 && left.agents.length === 0;
-            if (result.result?.status === "Succeeded") {
-              assert.ok(
-                clean,
-                `a teardown that Succeeded left ${JSON.stringify(left)} ${where}\n${result.stdout}`,
-              );
-              break;
-            }
-            // A teardown whose own requests failed past all retries must say why; the re-run finds the rest by run key.
-            assert.ok(result.result?.message, `teardown ${teardowns} ended without a reason ${where}`);
-            if (clean) break;
-            assert.ok(
-              teardowns < MAX_TEARDOWNS,
-              `${MAX_TEARDOWNS} teardowns left ${JSON.stringify(left)} ${where}`,
-            );
-            inputs = { runKey };
-          }
-        } else {
-          assert.equal(
-            started.result?.status,
-            "Failed",
-            `start ended without a result ${where}\n${started.stdout}`,
-          );
-          assert.ok(started.result?.message, "a failed start says why");
-          outcome = "failed start cleanly";
-        }
-        assertNothingLeft(standins, `after the cycle ${where}`);
-        for (const text of printed) assertNoSecrets(text);
-        const { reads, writes, deletes } = standins.arm.throttled;
-        faults.remove();
-        return { outcome, teardowns, injected: faults.total(), throttled: reads + writes + deletes };
-      });
-    }
-
-    it("ends every run with nothing left: agents online then removed, or a failed start that cleaned up", async () => {
-      const seeds = Array.from({ length: RANDOM_RUNS }, (_, index) => 1000 + index);
-      const began = Date.now();
-      const reports = await mapConcurrently(seeds, CONCURRENT_RUNS, (seed) => cycle(seed));
-      const count = (outcome: Outcome) => reports.filter((report) => report.outcome === outcome).length;
-      const injected = emptyTally();
-      for (const report of reports)
-        for (const kind of ALL_FAULT_KINDS) injected[kind] += report.injected[kind];
-      const anotherTeardown = reports.filter((report) => report.teardowns > 1).length;
-      const throttled = reports.reduce((sum, report) => sum + report.throttled, 0);
-      console.log(
-        `      ${RANDOM_RUNS} runs: ${count("started and removed")} started+removed (${anotherTeardown} needed another teardown), ${count("failed start cleanly")} failed start cleanly; injected ${JSON.stringify(injected)}; ARM throttled ${throttled}; ${((Date.now() - began) / 1000).toFixed(1)} s`,
-      );
-      // Each run asserted its own end state; across them, faults must have hit and some starts survived them,
-      // so that the teardown under faults ran too.
-      assert.ok(
-        ALL_FAULT_KINDS.some((kind) => injected[kind] > 0),
-        "no fault was injected",
-      );
-      assert.ok(count("started and removed") > 0, "no start got through the faults to a teardown");
     });
   });
 });

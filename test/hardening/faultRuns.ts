@@ -1,0 +1,66 @@
+// What the fault-injection suites share: inputs, task runs against the stand-ins, end-state checks.
+import assert from "node:assert/strict";
+import { STANDIN_DEFAULTS, type StandinRequest, type StartAllOptions } from "../../standins";
+import {
+  ACI_INPUTS,
+  AGENT_IMAGE,
+  leftovers,
+  runTask,
+  startStandins,
+  taskEnvironment,
+  type Standins,
+  type TaskRun,
+} from "../../standins/taskProcess";
+
+export const { poolName } = STANDIN_DEFAULTS;
+export const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
+export const TEARDOWN_INPUTS = { ...ACI_INPUTS, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
+
+export type RequestLine = Pick<StandinRequest, "method" | "path">;
+
+export const isAgentsQuery = (request: RequestLine) =>
+  request.method === "GET" && /\/pools\/\d+\/agents$/.test(request.path);
+export const isGroupPut = (request: RequestLine) =>
+  request.method === "PUT" && /\/containerGroups\/[^/]+$/i.test(request.path);
+export const isTokenRequest = (request: RequestLine) =>
+  request.method === "POST" && request.path.endsWith("/oauth2/v2.0/token");
+
+export function start(
+  standins: Standins,
+  runKey: string,
+  extra: Record<string, string> = {},
+): Promise<TaskRun> {
+  return runTask(
+    "StartEphemeralAgentV1",
+    taskEnvironment(standins, { inputs: { ...START_INPUTS, runKey }, extra }),
+  );
+}
+
+export function teardown(standins: Standins, inputs: Record<string, string>): Promise<TaskRun> {
+  return runTask(
+    "TeardownEphemeralAgentV1",
+    taskEnvironment(standins, { inputs: { ...TEARDOWN_INPUTS, ...inputs } }),
+  );
+}
+
+export function assertNothingLeft(standins: Standins, context: string): void {
+  assert.deepEqual(leftovers(standins), { containers: [], agents: [] }, `nothing left ${context}`);
+}
+
+export function assertOnline(standins: Standins, run: TaskRun): void {
+  const names = run.outputs.agentNames.split(",");
+  assert.equal(names.length, 3, run.stdout);
+  for (const name of names) assert.equal(standins.devops.agent(poolName, name)?.status, "online", name);
+}
+
+export async function withStandins<T>(
+  options: StartAllOptions,
+  work: (standins: Standins) => Promise<T>,
+): Promise<T> {
+  const standins = await startStandins(options);
+  try {
+    return await work(standins);
+  } finally {
+    await standins.close();
+  }
+}

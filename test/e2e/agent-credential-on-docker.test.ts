@@ -6,63 +6,28 @@
 import assert from "node:assert/strict";
 import { ENV } from "../../tasks/common/core/contract";
 import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
-import { assertNoSecrets, ensureBundles } from "../../standins/taskProcess";
-import { runContainerGroupsOnDocker, type AciOnDocker } from "../../standins/aciOnDocker";
-import { requireDockerEngine } from "./engine";
-import { buildAgentImage, docker } from "../../standins/images";
+import { assertNoSecrets } from "../../standins/taskProcess";
+import { runContainerGroupsOnDocker } from "../../standins/aciOnDocker";
+import { docker } from "../../standins/images";
 import {
   JOB_TOKEN,
   POOL,
   containersOfRun,
   exitCodeOf,
-  newRunKey,
-  removeContainersOfRun,
   runBundledTask,
   startInputs,
-  startOrganization,
   teardownInputs,
   waitFor,
-  type Organization,
   type Provider,
 } from "../../standins/organization";
+import { EngineRun } from "./engineRun";
 
 const LIFETIME_MINUTES = "30";
 const EVENT_GUARD_MS = 90_000;
 
 describe("registration agentCredential: no token in or on the container (real Docker engine)", function () {
   this.timeout(6 * 60_000);
-  let image = "";
-  let organization: Organization | undefined;
-  let bridge: AciOnDocker | undefined;
-  let runKey = "";
-
-  before(async function () {
-    await requireDockerEngine(this);
-    image = await buildAgentImage();
-    await ensureBundles();
-  });
-
-  beforeEach(async () => {
-    runKey = newRunKey();
-    organization = await startOrganization();
-  });
-
-  afterEach(async () => {
-    await bridge?.close();
-    bridge = undefined;
-    await removeContainersOfRun(runKey);
-    await organization?.close();
-    organization = undefined;
-  });
-
-  function standins() {
-    assert.ok(organization);
-    return organization.standins;
-  }
-
-  function containerOf(provider: Provider, agentName: string): string {
-    return provider === "docker" ? agentName : (bridge?.containerName(agentName) ?? "");
-  }
+  const e2e = new EngineRun();
 
   /**
    * Runs a bash script in the container as the agent's user, which is what a job on the agent can do: it reads the
@@ -88,9 +53,9 @@ describe("registration agentCredential: no token in or on the container (real Do
 
   async function startOneAgent(provider: Provider, registration: "agentCredential" | "token") {
     const start = await runBundledTask(
-      organization!,
+      e2e.organization(),
       "StartEphemeralAgentV1",
-      startInputs(provider, image, runKey, {
+      startInputs(provider, e2e.image, e2e.runKey, {
         count: "1",
         registration,
         maxLifetimeMinutes: LIFETIME_MINUTES,
@@ -99,27 +64,27 @@ describe("registration agentCredential: no token in or on the container (real Do
     );
     assert.equal(start.result?.status, "Succeeded", `${start.stdout}\n${start.stderr}`);
     const name = start.outputs.agentNames;
-    assert.equal(standins().devops.agent(POOL, name)?.status, "online", `agent ${name}`);
+    assert.equal(e2e.standins().devops.agent(POOL, name)?.status, "online", `agent ${name}`);
     return { start, name };
   }
 
   async function runJobAndTearDown(provider: Provider, name: string): Promise<string> {
-    const { devops } = standins();
-    const job = devops.queueJob({ poolName: POOL, demands: { [ENV.runKey]: runKey }, jobName: "Build" });
+    const { devops } = e2e.standins();
+    const job = devops.queueJob({ poolName: POOL, demands: { [ENV.runKey]: e2e.runKey }, jobName: "Build" });
     await waitFor(() => job.result, EVENT_GUARD_MS, "the job to finish");
     assert.equal(job.result, "succeeded");
     assert.equal(job.reservedAgent?.name, name);
-    assert.equal(await exitCodeOf(containerOf(provider, name), EVENT_GUARD_MS), 0);
-    const log = await logOf(containerOf(provider, name));
+    assert.equal(await exitCodeOf(e2e.containerOf(provider, name), EVENT_GUARD_MS), 0);
+    const log = await logOf(e2e.containerOf(provider, name));
 
     const teardown = await runBundledTask(
-      organization!,
+      e2e.organization(),
       "TeardownEphemeralAgentV1",
-      teardownInputs(provider, runKey, { agentNames: name, gracePeriodSeconds: "5" }),
+      teardownInputs(provider, e2e.runKey, { agentNames: name, gracePeriodSeconds: "5" }),
     );
     assert.equal(teardown.result?.status, "Succeeded", `${teardown.stdout}\n${teardown.stderr}`);
     assertNoSecrets(teardown.stdout);
-    assert.deepEqual(await containersOfRun(runKey), [], "containers left on the engine");
+    assert.deepEqual(await containersOfRun(e2e.runKey), [], "containers left on the engine");
     assert.deepEqual(
       devops.agents(POOL).map((agent) => agent.name),
       [],
@@ -130,10 +95,10 @@ describe("registration agentCredential: no token in or on the container (real Do
 
   for (const provider of ["docker", "aci"] as const) {
     it(`provider ${provider}: the agent signs in with its own key; the token is nowhere in or on its container`, async () => {
-      if (provider === "aci") bridge = runContainerGroupsOnDocker(standins().arm);
+      if (provider === "aci") e2e.bridge = runContainerGroupsOnDocker(e2e.standins().arm);
       const { start, name } = await startOneAgent(provider, "agentCredential");
-      const { devops } = standins();
-      const container = containerOf(provider, name);
+      const { devops } = e2e.standins();
+      const container = e2e.containerOf(provider, name);
 
       const issued = devops.agentOAuth.issuedTokens.filter((token) => token.agent.name === name);
       assert.equal(issued.length, 1, "the agent exchanged its own assertion for a token");
@@ -149,7 +114,7 @@ describe("registration agentCredential: no token in or on the container (real Do
       const inspected = JSON.stringify(await docker.getContainer(container).inspect());
       assert.ok(!inspected.includes(JOB_TOKEN), "docker inspect shows the token");
       if (provider === "aci") {
-        const body = JSON.stringify(standins().arm.containerGroup(name)?.request);
+        const body = JSON.stringify(e2e.standins().arm.containerGroup(name)?.request);
         assert.ok(!body.includes(JOB_TOKEN), "the container group (secure values included) holds the token");
         assert.ok(!body.includes(`"${ENV.token}"`), "no AZP_TOKEN variable at all");
       } else {
@@ -163,7 +128,7 @@ describe("registration agentCredential: no token in or on the container (real Do
       );
       assert.match(
         environments,
-        new RegExp(`${ENV.runKey}=${runKey}`),
+        new RegExp(`${ENV.runKey}=${e2e.runKey}`),
         "the scan read the processes' environments",
       );
       assert.ok(
@@ -207,7 +172,7 @@ describe("registration agentCredential: no token in or on the container (real Do
 
   it("provider docker, registration token: the container registers itself with the token, as before", async () => {
     const { name } = await startOneAgent("docker", "token");
-    assert.equal(standins().devops.agentOAuth.issuedTokens.length, 0, "no agent credential was made");
+    assert.equal(e2e.standins().devops.agentOAuth.issuedTokens.length, 0, "no agent credential was made");
     const inspected = await docker.getContainer(name).inspect();
     assert.ok((inspected.Config.Env ?? []).includes(`${ENV.tokenFile}=/azp/.token`));
     // The same file scan as above finds the token here: a job on this agent could read it.

@@ -5,68 +5,37 @@
 import assert from "node:assert/strict";
 import { ENV, TAG } from "../../tasks/common/core/contract";
 import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
-import { assertNoSecrets, ensureBundles } from "../../standins/taskProcess";
-import { runContainerGroupsOnDocker, type AciOnDocker } from "../../standins/aciOnDocker";
-import { requireDockerEngine } from "./engine";
-import { buildAgentImage, docker } from "../../standins/images";
+import { assertNoSecrets } from "../../standins/taskProcess";
+import { runContainerGroupsOnDocker } from "../../standins/aciOnDocker";
+import { docker } from "../../standins/images";
 import {
   JOB_TOKEN,
   POOL,
   containersOfRun,
   exitCodeOf,
-  newRunKey,
-  removeContainersOfRun,
   runBundledTask,
   startInputs,
-  startOrganization,
   teardownInputs,
   waitFor,
-  type Organization,
   type Provider,
 } from "../../standins/organization";
+import { EngineRun } from "./engineRun";
 
 const LIFETIME_MINUTES = "30";
 
 describe("start and teardown tasks with the agent image (real Docker engine)", function () {
   this.timeout(5 * 60_000);
-  let image = "";
-  let organization: Organization | undefined;
-  let bridge: AciOnDocker | undefined;
-  let runKey = "";
-
-  before(async function () {
-    await requireDockerEngine(this);
-    image = await buildAgentImage();
-    await ensureBundles();
-  });
-
-  beforeEach(async () => {
-    runKey = newRunKey();
-    organization = await startOrganization();
-  });
-
-  // Also after a failed test: nothing of the run may stay on the engine.
-  afterEach(async () => {
-    await bridge?.close();
-    bridge = undefined;
-    await removeContainersOfRun(runKey);
-    await organization?.close();
-    organization = undefined;
-  });
-
-  function standins() {
-    assert.ok(organization);
-    return organization.standins;
-  }
+  const e2e = new EngineRun();
 
   async function assertNothingLeft(): Promise<void> {
     assert.deepEqual(
-      (await containersOfRun(runKey)).map((container) => container.Names.join(",")),
+      (await containersOfRun(e2e.runKey)).map((container) => container.Names.join(",")),
       [],
       "containers left on the engine",
     );
     assert.deepEqual(
-      standins()
+      e2e
+        .standins()
         .devops.agents(POOL)
         .map((agent) => agent.name),
       [],
@@ -75,7 +44,7 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
   }
 
   function assertIdentity(tags: Record<string, string> | undefined, name: string): void {
-    assert.equal(tags?.[TAG.runKey], runKey);
+    assert.equal(tags?.[TAG.runKey], e2e.runKey);
     assert.equal(tags?.[TAG.pool], POOL);
     assert.equal(tags?.[TAG.agentName], name);
     assert.equal(tags?.[TAG.lifetimeMinutes], LIFETIME_MINUTES);
@@ -83,17 +52,12 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
   }
 
   function assertAgentEnvironment(environment: Record<string, string>, name: string): void {
-    assert.equal(environment[ENV.url]?.replace(/\/$/, ""), standins().devops.url.replace(/\/$/, ""));
+    assert.equal(environment[ENV.url]?.replace(/\/$/, ""), e2e.standins().devops.url.replace(/\/$/, ""));
     assert.equal(environment[ENV.pool], POOL);
     assert.equal(environment[ENV.agentName], name);
-    assert.equal(environment[ENV.runKey], runKey);
+    assert.equal(environment[ENV.runKey], e2e.runKey);
     assert.equal(environment[ENV.lifetimeMinutes], LIFETIME_MINUTES);
     assert.equal(environment.FAKE_AGENT_JOB_SECONDS, "1");
-  }
-
-  /** The docker container that runs an agent: the agent's name, or the bridge's container for its group. */
-  function containerOf(provider: Provider, agentName: string): string {
-    return provider === "docker" ? agentName : (bridge?.containerName(agentName) ?? "");
   }
 
   async function logOf(container: string): Promise<string> {
@@ -102,7 +66,7 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
 
   async function checkLaunchedContainers(provider: Provider, names: string[]): Promise<void> {
     for (const name of names) {
-      const inspected = await docker.getContainer(containerOf(provider, name)).inspect();
+      const inspected = await docker.getContainer(e2e.containerOf(provider, name)).inspect();
       assert.equal(inspected.HostConfig.NetworkMode, "host");
       const environment = Object.fromEntries(
         (inspected.Config.Env ?? []).map((entry) => [
@@ -116,7 +80,7 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
         assert.equal(environment[ENV.tokenFile], "/azp/.token");
         assert.ok(!JSON.stringify(inspected).includes(JOB_TOKEN), `docker inspect ${name} shows the token`);
       } else {
-        const group = standins().arm.containerGroup(name);
+        const group = e2e.standins().arm.containerGroup(name);
         assertIdentity(group?.tags, name);
         const variables = group?.request.properties?.containers?.[0]?.properties?.environmentVariables ?? [];
         assert.deepEqual(
@@ -129,11 +93,11 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
   }
 
   async function runOneJob(provider: Provider): Promise<void> {
-    const { devops } = standins();
+    const { devops } = e2e.standins();
     const start = await runBundledTask(
-      organization!,
+      e2e.organization(),
       "StartEphemeralAgentV1",
-      startInputs(provider, image, runKey, {
+      startInputs(provider, e2e.image, e2e.runKey, {
         count: "2",
         // The container registers itself with the token; agent-credential-on-docker.test.ts runs the default.
         registration: "token",
@@ -147,18 +111,18 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
     for (const name of names) {
       const agent = devops.agent(POOL, name);
       assert.equal(agent?.status, "online", `agent ${name}`);
-      assert.equal(agent?.systemCapabilities[ENV.runKey], runKey);
+      assert.equal(agent?.systemCapabilities[ENV.runKey], e2e.runKey);
     }
     await checkLaunchedContainers(provider, names);
 
-    const job = devops.queueJob({ poolName: POOL, demands: { [ENV.runKey]: runKey }, jobName: "Build" });
+    const job = devops.queueJob({ poolName: POOL, demands: { [ENV.runKey]: e2e.runKey }, jobName: "Build" });
     await waitFor(() => job.result, 60_000, "the job to finish");
     assert.equal(job.result, "succeeded");
     const worker = job.reservedAgent?.name ?? "";
     const idle = names.find((name) => name !== worker) ?? "";
     assert.ok(names.includes(worker), `the job ran on ${worker}, not on an agent of this run`);
-    assert.equal(await exitCodeOf(containerOf(provider, worker), 60_000), 0);
-    const log = await logOf(containerOf(provider, worker));
+    assert.equal(await exitCodeOf(e2e.containerOf(provider, worker), 60_000), 0);
+    const log = await logOf(e2e.containerOf(provider, worker));
     assert.match(log, /^run\.sh arguments: --once$/m);
     assert.match(log, /^Running job: Build$/m);
     assert.match(log, new RegExp(`^agent ${worker} unregistered$`, "m"));
@@ -166,9 +130,9 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
     assert.equal(devops.agent(POOL, idle)?.status, "online", "the other agent waits");
 
     const teardown = await runBundledTask(
-      organization!,
+      e2e.organization(),
       "TeardownEphemeralAgentV1",
-      teardownInputs(provider, runKey, { agentNames: names.join(","), gracePeriodSeconds: "30" }),
+      teardownInputs(provider, e2e.runKey, { agentNames: names.join(","), gracePeriodSeconds: "30" }),
     );
     assert.equal(teardown.result?.status, "Succeeded", `${teardown.stdout}\n${teardown.stderr}`);
     for (const name of names)
@@ -184,7 +148,7 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
   });
 
   it("provider aci: the container groups run the agents for real, one takes the job, teardown removes both", async () => {
-    bridge = runContainerGroupsOnDocker(standins().arm);
+    e2e.bridge = runContainerGroupsOnDocker(e2e.standins().arm);
     await runOneJob("aci");
   });
 
@@ -192,9 +156,9 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
     const missing = "ephemeral-agents-test-missing:1";
     const started = Date.now();
     const start = await runBundledTask(
-      organization!,
+      e2e.organization(),
       "StartEphemeralAgentV1",
-      startInputs("docker", missing, runKey, { count: "2" }),
+      startInputs("docker", missing, e2e.runKey, { count: "2" }),
     );
     const seconds = (Date.now() - started) / 1000;
     assert.equal(start.result?.status, "Failed", start.stdout);
@@ -207,14 +171,20 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
   it("fails fast with the container's log when its agent cannot start, and leaves nothing", async () => {
     // The organization refuses every request from the containers, as an organization whose conditional
     // access admits only the build machine's address would; the tasks themselves get through.
-    standins().devops.intercept((request) =>
-      request.headers["user-agent"]?.startsWith("curl/") ? { status: 401 } : undefined,
-    );
+    e2e
+      .standins()
+      .devops.intercept((request) =>
+        request.headers["user-agent"]?.startsWith("curl/") ? { status: 401 } : undefined,
+      );
     const started = Date.now();
     const start = await runBundledTask(
-      organization!,
+      e2e.organization(),
       "StartEphemeralAgentV1",
-      startInputs("docker", image, runKey, { count: "2", onlineTimeoutMinutes: "5", registration: "token" }),
+      startInputs("docker", e2e.image, e2e.runKey, {
+        count: "2",
+        onlineTimeoutMinutes: "5",
+        registration: "token",
+      }),
     );
     const seconds = (Date.now() - started) / 1000;
     assert.equal(start.result?.status, "Failed", start.stdout);

@@ -221,6 +221,24 @@ describe("agent image (real Docker engine)", function () {
       assert.equal(devOps.state.findJob(job.requestId)?.result, "succeeded");
       assert.equal(devOps.agent(poolName, agentName), undefined);
       assert.ok(!output.includes(token), "the token appears in the output");
+
+      // config.sh registered a public key of its own, and the listener signed in with that key: the stand-in opens
+      // a key-registered agent's session only for the token its endpoint issued, never for the registration token.
+      const registration = devOps.requests.find(
+        (request) =>
+          request.method === "POST" && request.path.endsWith(`/pools/${agent?.poolId ?? ""}/agents`),
+      );
+      assert.match(
+        JSON.stringify((registration?.body as { authorization?: unknown })?.authorization),
+        /"publicKey":\{"exponent":"AQAB","modulus":"[A-Za-z0-9+/]{342}==/,
+      );
+      const signIn = devOps.requests.findIndex(
+        (request) => request.method === "POST" && request.path === devOps.agentOAuth.tokenPath,
+      );
+      const session = devOps.requests.findIndex(
+        (request) => request.method === "POST" && request.path.endsWith("/sessions"),
+      );
+      assert.ok(signIn >= 0 && session > signIn, "the listener signed in before it opened its session");
     });
 
     it("stops the agent and unregisters it on SIGTERM", async () => {

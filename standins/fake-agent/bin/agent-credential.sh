@@ -17,8 +17,7 @@
 # stand-in does the same for a key file it refuses (inferred: the exception surfaces while loading credentials).
 
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # agent_root and credentials_file come from common.sh, which sources this file
-readonly rsa_parameters_file="$agent_root/.credentials_rsaparams"
+# shellcheck disable=SC2154 # agent_root, credentials_file and rsa_parameters_file come from common.sh, which sources this file
 readonly unreadable_credentials=2
 readonly invalid_rsa_parameters="The specified RSA parameters are not valid. Exponent and Modulus are required. If D is present, it must have the same length as Modulus. If D is present, P, Q, DP, DQ, and InverseQ are required and must have half the length of Modulus, rounded up, otherwise they must be omitted."
 

@@ -7,6 +7,7 @@ agent_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly agent_root
 readonly settings_file="$agent_root/.agent"
 readonly credentials_file="$agent_root/.credentials"
+readonly rsa_parameters_file="$agent_root/.credentials_rsaparams"
 readonly fake_agent_version="4.0.0-fake"
 
 die() {
@@ -47,11 +48,11 @@ load_settings() {
   pool_id="$(jq -r .poolId "$settings_file")"
   agent_id="$(jq -r .agentId "$settings_file")"
   agent_name="$(jq -r .agentName "$settings_file")"
-  if [[ -f "$agent_root/.credentials_rsaparams" ]]; then
-    # shellcheck source-path=SCRIPTDIR source=agent-credential.sh
-    source "$agent_root/bin/agent-credential.sh"
-    oauth_sign_in
-  else
-    api_token="$(<"$credentials_file")"
-  fi
+}
+
+# The listener's credential: its own key, exchanged for an access token (bin/agent-credential.sh).
+sign_in() {
+  # shellcheck source-path=SCRIPTDIR source=agent-credential.sh
+  source "$agent_root/bin/agent-credential.sh"
+  oauth_sign_in
 }

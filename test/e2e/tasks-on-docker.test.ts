@@ -152,6 +152,35 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
     await runOneJob("aci");
   });
 
+  it("provider docker: an agent that updates itself during --once is seen online, takes the job and is removed", async () => {
+    const { devops } = e2e.standins();
+    const start = await runBundledTask(
+      e2e.organization(),
+      "StartEphemeralAgentV1",
+      startInputs("docker", e2e.image, e2e.runKey, {
+        maxLifetimeMinutes: LIFETIME_MINUTES,
+        environment: "FAKE_AGENT_SELF_UPDATE=1\nFAKE_AGENT_JOB_SECONDS=1",
+      }),
+    );
+    assert.equal(start.result?.status, "Succeeded", `${start.stdout}\n${start.stderr}`);
+    const [name] = start.outputs.agentNames.split(",");
+    const job = devops.queueJob({ poolName: POOL, demands: { [ENV.runKey]: e2e.runKey }, jobName: "Build" });
+    await waitFor(() => job.result, 90_000, "the job to finish");
+    assert.equal(job.result, "succeeded");
+    assert.equal(job.reservedAgent?.name, name);
+    const log = await logOf(name);
+    assert.match(log, /^Agent update requested; restarting after the update$/m);
+    assert.match(log, /^Running job: Build$/m);
+
+    const teardown = await runBundledTask(
+      e2e.organization(),
+      "TeardownEphemeralAgentV1",
+      teardownInputs("docker", e2e.runKey, { agentNames: name, gracePeriodSeconds: "30" }),
+    );
+    assert.equal(teardown.result?.status, "Succeeded", `${teardown.stdout}\n${teardown.stderr}`);
+    await assertNothingLeft();
+  });
+
   it("fails fast naming the image and pullPolicy when the image is missing, and leaves nothing", async () => {
     const missing = "ephemeral-agents-test-missing:1";
     const started = Date.now();

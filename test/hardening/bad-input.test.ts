@@ -188,6 +188,11 @@ const PARSE_ROWS: BadInput[] = [
     },
     /Input 'registryIdentity'.*only from Azure Container Registry.*clear registryIdentity/,
   ),
+  start(
+    "registration 'pat'",
+    { registration: "pat" },
+    /Input 'registration'.*'pat' is not supported: use one of agentCredential, token/,
+  ),
   startDocker(
     "pullPolicy 'sometimes'",
     { pullPolicy: "sometimes" },

@@ -215,9 +215,14 @@ export class AgentPoolState {
     return this.agents.find((agent) => agent.sessionId === sessionId);
   }
 
+  /**
+   * The agent goes offline; messages it has not acknowledged stay queued for its next session, so a job assigned
+   * just before an agent restarts (after a self-update, say) still reaches it. The agent's message poll carries
+   * lastMessageId, a sequence of the agent's, not of the session (MessageListener.cs in
+   * microsoft/azure-pipelines-agent); that the service keeps them across sessions is not verified.
+   */
   endSession(agent: Agent): void {
     agent.sessionId = undefined;
-    agent.pendingMessages = [];
     this.setStatus(agent, "offline");
   }
 

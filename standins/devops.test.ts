@@ -292,6 +292,32 @@ describe("Azure DevOps stand-in", () => {
     assert.equal(devops.agent(poolName, "script-agent")?.status, "offline");
   });
 
+  it("keeps a job message the agent has not acknowledged for its next session", async () => {
+    const registered = (await rest("POST", "_apis/distributedtask/pools/7/agents?api-version=7.1", {
+      name: "restarting-agent",
+      version: "4.260.0",
+      systemCapabilities: { EPHEMERAL_AGENT_RUN: "98" },
+    })) as { body: { id: number } };
+    const openSession = async () =>
+      (
+        (await rest("POST", "_apis/distributedtask/pools/7/sessions", {
+          agent: { id: registered.body.id, name: "restarting-agent" },
+          ownerName: "container",
+        })) as { body: { sessionId: string } }
+      ).body.sessionId;
+    const first = await openSession();
+    const job = devops.queueJob({ poolName, demands: { EPHEMERAL_AGENT_RUN: "98" }, jobName: "Build" });
+    await rest("DELETE", `_apis/distributedtask/pools/7/sessions/${first}`);
+
+    const second = await openSession();
+    const delivered = (await rest("GET", `_apis/distributedtask/pools/7/messages?sessionId=${second}`)) as {
+      status: number;
+      body: { body: string };
+    };
+    assert.equal(delivered.status, 200);
+    assert.equal((JSON.parse(delivered.body.body) as { requestId: number }).requestId, job.requestId);
+  });
+
   it("lets tests simulate an agent without any container", () => {
     devops.simulateAgent.register({
       poolName,

@@ -16,7 +16,7 @@ export type TaskBuild = "bundle" | "sources";
 export interface TimedRun {
   spawnedAt: number;
   exitedAt: number;
-  /** CPU time (user + system) the task had used when it was killed at its first request; Linux only. */
+  /** CPU time (user + system) the task had used when it was killed at killAtFirstRequest; Linux only. */
   cpuAtFirstRequestMs?: number;
   run: TaskRun;
 }
@@ -27,8 +27,11 @@ export interface TaskLaunch {
   inputs: Record<string, string>;
   /** Poll interval for EPHEMERAL_AGENT_POLL_INTERVAL_MS; undefined keeps the task's default, as users get it. */
   pollIntervalMs?: number;
-  /** Kill the task as soon as any stand-in has received a request (cold start runs). */
-  killAtFirstRequest?: boolean;
+  /**
+   * Kill the task as soon as a stand-in has received a request (cold start runs): any stand-in, or Entra ID or
+   * Resource Manager only (the first request the provider's SDK makes).
+   */
+  killAtFirstRequest?: "any" | "azure";
   /** The bundle's dist folder; another build's to compare builds (bench/coldStart.ts). Default: this repository's. */
   distDir?: string;
   timeoutMs?: number;
@@ -86,7 +89,8 @@ export function runTimedTask(standins: Standins, launch: TaskLaunch): Promise<Ti
     let stderr = "";
     const timer = setTimeout(() => child.kill("SIGKILL"), launch.timeoutMs ?? 180_000);
     if (launch.killAtFirstRequest) {
-      for (const server of [standins.entra, standins.arm, standins.devops]) {
+      const azure = [standins.entra, standins.arm];
+      for (const server of launch.killAtFirstRequest === "azure" ? azure : [...azure, standins.devops]) {
         removers.push(
           server.intercept(() => {
             cpuAtFirstRequestMs ??= cpuTimeMs(child.pid);

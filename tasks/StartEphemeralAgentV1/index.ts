@@ -20,8 +20,9 @@ runTask(
     const token = registrationToken(inputs.token);
     const { pollIntervalMs, retryPolicy } = tuning(DEFAULT_POLL_INTERVAL_MS.start);
     const settings = resolveProviderSettings(inputs, { pollIntervalMs, retryPolicy }, signal);
-    const provider = await createProvider(settings);
+    // Azure DevOps first: an unreachable organization or a refused token fails before the provider's SDK loads.
     const pools = await AzureDevOpsPools.connect(collectionUrl(), token, retryPolicy, signal, log);
+    const provider = await createProvider(settings);
     const result = await startAgents(
       {
         pool: inputs.agentPool,

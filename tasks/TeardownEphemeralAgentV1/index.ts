@@ -17,9 +17,10 @@ runTask(
     const inputs = parseTeardownInputs(readInputs(task.inputs));
     const { pollIntervalMs, retryPolicy } = tuning(DEFAULT_POLL_INTERVAL_MS.teardown);
     const settings = resolveProviderSettings(inputs, { pollIntervalMs, retryPolicy }, signal);
-    const provider = await createProvider(settings);
     const token = registrationToken(inputs.token);
+    // Azure DevOps first: an unreachable organization or a refused token fails before the provider's SDK loads.
     const pools = await AzureDevOpsPools.connect(collectionUrl(), token, retryPolicy, signal, log);
+    const provider = await createProvider(settings);
     const result = await teardownAgents(
       {
         pool: inputs.agentPool,

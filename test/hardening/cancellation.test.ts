@@ -16,8 +16,8 @@ import {
 
 const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
 const TEARDOWN_INPUTS = { ...ACI_INPUTS, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
-/** Seeds 2000-2017 put a signal after every milestone: two or more on each, one each on the last two. */
-const RUNS = 18;
+/** Signals per milestone; each run's delay after its milestone is drawn from its seed. */
+const RUNS_PER_MILESTONE = 2;
 const CONCURRENT_RUNS = 4;
 /**
  * Where a signal lands: some runs early after spawn (before the task's handlers exist), the others shortly
@@ -59,11 +59,13 @@ function teardownByRunKey(standins: Standins, runKey: string): Promise<TaskRun> 
   );
 }
 
-/** Starts 3 agents and sends `signal` after a seeded delay; checks what is left as the signal demands. */
-async function interruptedStart(signal: Signal, seed: number): Promise<RunReport> {
-  const random = mulberry32(seed);
-  const milestone = MILESTONES[Math.floor(random() * MILESTONES.length)];
-  const delayMs = Math.round(random() * (milestone ? AFTER_MILESTONE_MS : EARLY_SIGNAL_MS));
+/** Starts 3 agents and sends `signal` a seeded delay after the milestone; checks what is left as the signal demands. */
+async function interruptedStart(
+  signal: Signal,
+  milestone: RegExp | undefined,
+  seed: number,
+): Promise<RunReport> {
+  const delayMs = Math.round(mulberry32(seed)() * (milestone ? AFTER_MILESTONE_MS : EARLY_SIGNAL_MS));
   const standins = await startStandins();
   try {
     const runKey = `${signal.toLowerCase()}-${seed}`;
@@ -115,12 +117,18 @@ describe("Hardening: the start task killed at random points (bundled tasks)", fu
       signal === "SIGTERM"
         ? "the task removes what it created before it exits"
         : "a teardown by run key removes everything";
-    it(`${signal} at ${RUNS} seeded points: ${promise}`, async () => {
-      const seeds = Array.from({ length: RUNS }, (_, index) => 2000 + index);
+    const runs = MILESTONES.length * RUNS_PER_MILESTONE;
+    it(`${signal} at ${runs} seeded points, ${RUNS_PER_MILESTONE} after each milestone: ${promise}`, async () => {
+      const points = Array.from({ length: runs }, (_, index) => ({
+        milestone: MILESTONES[index % MILESTONES.length],
+        seed: 2000 + index,
+      }));
       const began = Date.now();
-      const reports = await mapConcurrently(seeds, CONCURRENT_RUNS, (seed) => interruptedStart(signal, seed));
+      const reports = await mapConcurrently(points, CONCURRENT_RUNS, ({ milestone, seed }) =>
+        interruptedStart(signal, milestone, seed),
+      );
       console.log(
-        `      ${signal}, ${RUNS} runs: ${tally(reports)}; nothing left in any; ${((Date.now() - began) / 1000).toFixed(1)} s`,
+        `      ${signal}, ${runs} runs: ${tally(reports)}; nothing left in any; ${((Date.now() - began) / 1000).toFixed(1)} s`,
       );
       // The seeded points must reach each stage the task can be in, or the runs prove less than they claim.
       const stages = new Set(reports.map((report) => report.stage));

@@ -14,7 +14,7 @@ import {
   ensureBundles,
 } from "../../standins/taskProcess";
 
-const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
+const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "2" };
 const TEARDOWN_INPUTS = { ...ACI_INPUTS, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
 /** Signals per milestone; each run's delay after its milestone is drawn from its seed. */
 const RUNS_PER_MILESTONE = 2;
@@ -59,7 +59,7 @@ function teardownByRunKey(standins: Standins, runKey: string): Promise<TaskRun> 
   );
 }
 
-/** Starts 3 agents and sends `signal` a seeded delay after the milestone; checks what is left as the signal demands. */
+/** Starts 2 agents and sends `signal` a seeded delay after the milestone; checks what is left as the signal demands. */
 async function interruptedStart(
   signal: Signal,
   milestone: RegExp | undefined,

@@ -20,9 +20,9 @@ import {
   startStandins,
   taskEnvironment,
   type Standins,
-  type TaskEnvironment,
   type TaskRun,
 } from "../../standins/taskProcess";
+import { runStartInProcess, runTeardownInProcess, type InProcessRun } from "./inProcessRun";
 
 const { subscriptionId, resourceGroup, poolName } = STANDIN_DEFAULTS;
 const network = (name: string, group: string = resourceGroup, subscription: string = subscriptionId) =>
@@ -37,9 +37,30 @@ const CLOSED_SUBNET = `${network("closed")}/subnets/aci`;
 const IDENTITY = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/acr-pull`;
 const IMAGE = "myregistry.azurecr.io/ephemeral-agent:1";
 
-type Environment = Partial<TaskEnvironment> & { inputs?: Record<string, string> };
+type Inputs = Record<string, string>;
 
-describe("ACI faults through the bundled tasks", function () {
+/** The start task's inputs for these stand-ins, for run `runKey`. */
+const startInputs = (runKey: string, inputs: Inputs = {}): Inputs => ({
+  ...ACI_INPUTS,
+  image: IMAGE,
+  runKey,
+  ...inputs,
+});
+const teardownInputs = (runKey: string): Inputs => ({
+  ...ACI_INPUTS,
+  runKey,
+  awaitTimeoutMinutes: "1",
+  gracePeriodSeconds: "1",
+});
+
+/** Fails when a secret appears in what the run logged or reported. */
+function assertNothingSecret(run: InProcessRun): void {
+  assertNoSecrets([run.log, run.outcome.message, run.outcome.summary?.markdown ?? ""].join("\n"));
+}
+
+// The start and the teardown run in this process (inProcessRun.ts), as their entry files run them; the last
+// suites run the bundled tasks for what only the entry points and the platform layer do.
+describe("ACI faults, start and teardown against the stand-ins", function () {
   this.timeout(180_000);
   let standins: Standins;
   let removals: (() => void)[] = [];
@@ -47,7 +68,6 @@ describe("ACI faults through the bundled tasks", function () {
   let runKey: string;
 
   before(async () => {
-    await ensureBundles();
     standins = await startStandins({
       arm: {
         subnets: [
@@ -73,26 +93,16 @@ describe("ACI faults through the bundled tasks", function () {
     removals.push(standins.arm.intercept(interceptor));
   }
 
-  async function run(task: "start" | "teardown", environment: Environment = {}): Promise<TaskRun> {
-    const inputs =
-      task === "start"
-        ? { ...ACI_INPUTS, image: IMAGE, runKey, ...environment.inputs }
-        : { ...ACI_INPUTS, runKey, awaitTimeoutMinutes: "1", gracePeriodSeconds: "1", ...environment.inputs };
-    const result = await runTask(
-      task === "start" ? "StartEphemeralAgentV1" : "TeardownEphemeralAgentV1",
-      taskEnvironment(standins, { ...environment, inputs }),
-      { timeoutMs: 120_000 },
-    );
-    assertNoSecrets(result.stdout + result.stderr + result.summaries.join(""));
+  async function start(inputs: Inputs = {}): Promise<InProcessRun> {
+    const result = await runStartInProcess(standins, { inputs: startInputs(runKey, inputs) });
+    assertNothingSecret(result);
     return result;
   }
 
-  const start = (environment: Environment = {}) => run("start", environment);
-
   /** The start failed with a message matching every pattern. */
-  function assertFailed(result: TaskRun, ...patterns: RegExp[]): void {
-    assert.equal(result.result?.status, "Failed", result.stdout);
-    for (const pattern of patterns) assert.match(result.result?.message ?? "", pattern);
+  function assertFailed(result: InProcessRun, ...patterns: RegExp[]): void {
+    assert.equal(result.outcome.status, "Failed", result.log);
+    for (const pattern of patterns) assert.match(result.outcome.message, pattern);
   }
 
   function groupPuts(): { name: string; status?: number | string }[] {
@@ -133,10 +143,11 @@ describe("ACI faults through the bundled tasks", function () {
     assertNothingLeft();
   }
 
-  /** Removes the agents of this run with the teardown task, which must succeed. */
-  async function teardown(environment: Environment = {}): Promise<TaskRun> {
-    const result = await run("teardown", environment);
-    assert.equal(result.result?.status, "Succeeded", result.stdout);
+  /** Removes the agents of this run with the teardown, which must succeed. */
+  async function teardown(): Promise<InProcessRun> {
+    const result = await runTeardownInProcess(standins, { inputs: teardownInputs(runKey) });
+    assertNothingSecret(result);
+    assert.equal(result.outcome.status, "Succeeded", result.log);
     assertNothingLeft();
     return result;
   }
@@ -145,11 +156,11 @@ describe("ACI faults through the bundled tasks", function () {
     it("retries 409 ServiceAssociationLinkNotReady on the first PUTs, creating the other groups once the first was accepted", async () => {
       const notReady = serviceAssociationLinkNotReady({ subnetId: SUBNET, times: 2 });
       intercept(notReady);
-      const result = await start({ inputs: { subnetId: SUBNET, count: "3" } });
-      assert.equal(result.result?.status, "Succeeded", result.stdout);
+      const result = await start({ subnetId: SUBNET, count: "3" });
+      assert.equal(result.outcome.status, "Succeeded", result.log);
       assert.equal(notReady.answered, 2);
       assert.match(
-        result.stdout,
+        result.log,
         /409 ServiceAssociationLinkNotReady: .*trying again to create container group/,
       );
       const puts = groupPuts();
@@ -168,22 +179,19 @@ describe("ACI faults through the bundled tasks", function () {
 
     it("retries 409 AnotherOperationInProgress on a create and on a delete", async () => {
       intercept(anotherOperationInProgress({ subnetId: SUBNET, on: "create" }));
-      const started = await start({ inputs: { subnetId: SUBNET } });
-      assert.equal(started.result?.status, "Succeeded", started.stdout);
-      assert.match(started.stdout, /409 AnotherOperationInProgress/);
+      const started = await start({ subnetId: SUBNET });
+      assert.equal(started.outcome.status, "Succeeded", started.log);
+      assert.match(started.log, /409 AnotherOperationInProgress/);
       intercept(anotherOperationInProgress({ on: "delete", group: new RegExp(`-${runKey}-`) }));
       const removed = await teardown();
-      assert.match(
-        removed.stdout,
-        /409 AnotherOperationInProgress: .*trying again to delete container group/,
-      );
+      assert.match(removed.log, /409 AnotherOperationInProgress: .*trying again to delete container group/);
     });
   });
 
   describe("region and subscription of the virtual network", () => {
     it("creates the groups in the virtual network's region when location is not given", async () => {
-      const result = await start({ inputs: { subnetId: HUB_SUBNET, count: "2" } });
-      assert.equal(result.result?.status, "Succeeded", result.stdout);
+      const result = await start({ subnetId: HUB_SUBNET, count: "2" });
+      assert.equal(result.outcome.status, "Succeeded", result.log);
       const groups = standins.arm.containerGroups().filter((group) => group.name.includes(`-${runKey}-`));
       assert.deepEqual(
         groups.map((group) => group.location),
@@ -193,23 +201,21 @@ describe("ACI faults through the bundled tasks", function () {
     });
 
     it("refuses a location other than the network's region before creating anything, naming both", async () => {
-      const result = await start({ inputs: { subnetId: HUB_SUBNET, location: "westeurope" } });
+      const result = await start({ subnetId: HUB_SUBNET, location: "westeurope" });
       assertFailed(result, /'westeurope'/, /'northeurope'/, /virtual network's region/);
       assertNothingCreated();
     });
 
     it("refuses a subnet in another subscription before creating anything, naming both", async () => {
       const other = "11111111-1111-4111-8111-111111111111";
-      const result = await start({
-        inputs: { subnetId: `${network("hub", "rg-network", other)}/subnets/aci` },
-      });
+      const result = await start({ subnetId: `${network("hub", "rg-network", other)}/subnets/aci` });
       assertFailed(result, new RegExp(other), new RegExp(subscriptionId), /same subscription|subscription/);
       assertNothingCreated();
     });
 
     it("lets a Windows container group join a subnet", async () => {
-      const result = await start({ inputs: { subnetId: SUBNET, osType: "Windows" } });
-      assert.equal(result.result?.status, "Succeeded", result.stdout);
+      const result = await start({ subnetId: SUBNET, osType: "Windows" });
+      assert.equal(result.outcome.status, "Succeeded", result.log);
       const [group] = standins.arm
         .containerGroups()
         .filter((candidate) => candidate.name.includes(`-${runKey}-`));
@@ -225,10 +231,10 @@ describe("ACI faults through the bundled tasks", function () {
         provisioning: "imagePullFailed",
         pullError: "unauthorized: authentication required",
       });
-      // runTask kills the task after two minutes; the start must end long before, on its own.
-      const result = await start({ inputs: { onlineTimeoutMinutes: "5" } });
+      // The suite's timeout guards against a hang; the start must end long before the 5 minutes, on its own.
+      const result = await start({ onlineTimeoutMinutes: "5" });
       assertFailed(result, /Failed to pull image/, /unauthorized: authentication required/, /AcrPull/);
-      assert.doesNotMatch(result.result?.message ?? "", /Timed out/);
+      assert.doesNotMatch(result.outcome.message, /Timed out/);
       assertEndedWellBeforeTheTimeout();
       assertNothingLeft();
     });
@@ -239,16 +245,16 @@ describe("ACI faults through the bundled tasks", function () {
         provisioning: "imagePullBackOff",
         pullError: "manifest unknown",
       });
-      const result = await start({ inputs: { onlineTimeoutMinutes: "5" } });
+      const result = await start({ onlineTimeoutMinutes: "5" });
       assertFailed(result, /image cannot be pulled/, /ImagePullBackOff|ErrImagePull/, /manifest unknown/);
-      assert.doesNotMatch(result.result?.message ?? "", /Timed out/);
+      assert.doesNotMatch(result.outcome.message, /Timed out/);
       assertEndedWellBeforeTheTimeout();
       assertNothingLeft();
     });
 
     it("reports a Canceled group as failed", async () => {
       standins.arm.behaviours.push({ match: new RegExp(`-${runKey}-`), provisioning: "canceled" });
-      const result = await start({ inputs: { onlineTimeoutMinutes: "5" } });
+      const result = await start({ onlineTimeoutMinutes: "5" });
       assertFailed(result, /provisioning state Canceled/);
       assertNothingLeft();
     });
@@ -262,10 +268,10 @@ describe("ACI faults through the bundled tasks", function () {
 
     it("warns about a subnet without NAT gateway or route table, and says so when the agents time out", async () => {
       standins.arm.behaviours.push({ match: new RegExp(`-${runKey}-`), agent: false });
-      const result = await start({ inputs: { subnetId: CLOSED_SUBNET, onlineTimeoutMinutes: "0.05" } });
+      const result = await start({ subnetId: CLOSED_SUBNET, onlineTimeoutMinutes: "0.05" });
       assert.ok(
         result.warnings.some((warning) => /neither a NAT gateway nor a route table/.test(warning)),
-        result.stdout,
+        result.log,
       );
       assertFailed(result, /Timed out/, /neither a NAT gateway nor a route table/);
       assertNothingLeft();
@@ -287,7 +293,7 @@ describe("ACI faults through the bundled tasks", function () {
 
     it("names the subnet and its join action for LinkedAuthorizationFailed", async () => {
       intercept(linkedAuthorizationFailed({ linked: "subnetJoin" }));
-      const result = await start({ inputs: { subnetId: SUBNET } });
+      const result = await start({ subnetId: SUBNET });
       assertFailed(
         result,
         /Microsoft\.Network\/virtualNetworks\/subnets\/join\/action/,
@@ -299,7 +305,7 @@ describe("ACI faults through the bundled tasks", function () {
 
     it("names the identity and its assign action for LinkedAuthorizationFailed with registryIdentity", async () => {
       intercept(linkedAuthorizationFailed({ linked: "identityAssign" }));
-      const result = await start({ inputs: { registryIdentity: IDENTITY } });
+      const result = await start({ registryIdentity: IDENTITY });
       assertFailed(
         result,
         /Microsoft\.ManagedIdentity\/userAssignedIdentities\/assign\/action/,
@@ -322,7 +328,7 @@ describe("ACI faults through the bundled tasks", function () {
           },
         }),
       );
-      const result = await start({ inputs: { registryIdentity: IDENTITY } });
+      const result = await start({ registryIdentity: IDENTITY });
       assertFailed(
         result,
         /lacks Microsoft\.ManagedIdentity\/userAssignedIdentities\/assign\/action on managed identity/,
@@ -342,8 +348,8 @@ describe("ACI faults through the bundled tasks", function () {
       intercept(authorizationFailed({ target: "readResourceGroup" }));
       intercept(authorizationFailed({ target: "readSubnet" }));
       intercept(authorizationFailed({ target: "readPermissions" }));
-      const result = await start({ inputs: { subnetId: SUBNET } });
-      assert.equal(result.result?.status, "Succeeded", result.stdout);
+      const result = await start({ subnetId: SUBNET });
+      assert.equal(result.outcome.status, "Succeeded", result.log);
       const couldNot = result.warnings.filter((warning) => /Could not check/.test(warning));
       assert.ok(
         couldNot.some((warning) => /resource group/.test(warning)),
@@ -361,37 +367,28 @@ describe("ACI faults through the bundled tasks", function () {
     });
   });
 
-  describe("quotas and clouds", () => {
+  describe("quotas", () => {
     it("refuses, before creating anything, agents that the region's container group quota cannot hold", async () => {
       standins.arm.regionUsage.westeurope = { containerGroups: { limit: 10, used: 9 } };
-      const result = await start({ inputs: { count: "2" } });
+      const result = await start({ count: "2" });
       assertFailed(result, /ContainerGroups quota of region westeurope has 1 left/, /9 of 10/);
       assertNothingCreated();
     });
 
     it("refuses agents whose cores the region's quota cannot hold", async () => {
       standins.arm.regionUsage.westeurope = { standardCores: { limit: 10, used: 8 } };
-      const result = await start({ inputs: { count: "2", cpu: "1.5" } });
+      const result = await start({ count: "2", cpu: "1.5" });
       assertFailed(result, /need 3 cores/, /StandardCores quota/);
-      assertNothingCreated();
-    });
-
-    it("refuses an Azure Stack Hub connection and points to the docker provider", async () => {
-      const result = await start({
-        extra: { [`ENDPOINT_DATA_${ARM_CONNECTION}_ENVIRONMENT`]: "AzureStack" },
-      });
-      assertFailed(result, /Azure Stack Hub/, /provider 'docker'/);
       assertNothingCreated();
     });
   });
 });
 
-describe("ACI's create quota through the bundled start task", function () {
+describe("ACI's create quota, start against the stand-ins", function () {
   this.timeout(120_000);
   let standins: Standins;
 
   before(async () => {
-    await ensureBundles();
     standins = await startStandins({
       arm: { subnets: [{ id: SUBNET, natGateway: NAT_GATEWAY }], aciQuotas: { createsPer5Minutes: 2 } },
     });
@@ -399,16 +396,73 @@ describe("ACI's create quota through the bundled start task", function () {
   after(() => standins.close());
 
   it("spaces creations once the quota runs low, reports a quota 429 as such and removes what it made", async () => {
-    const result = await runTask(
-      "StartEphemeralAgentV1",
-      taskEnvironment(standins, {
-        inputs: { ...ACI_INPUTS, image: IMAGE, runKey: "quota", subnetId: SUBNET, count: "3" },
-      }),
-    );
-    assert.equal(result.result?.status, "Failed", result.stdout);
-    assert.match(result.stdout, /allows 1 more container group creations.*spacing the remaining 2/);
-    assert.match(result.result?.message ?? "", /quota of container group creates and deletes/);
+    const result = await runStartInProcess(standins, {
+      inputs: startInputs("quota", { subnetId: SUBNET, count: "3" }),
+    });
+    assertNothingSecret(result);
+    assert.equal(result.outcome.status, "Failed", result.log);
+    assert.match(result.log, /allows 1 more container group creations.*spacing the remaining 2/);
+    assert.match(result.outcome.message, /quota of container group creates and deletes/);
     assert.equal(standins.arm.quotaRefusals.creates, 1);
+    assert.deepEqual(leftovers(standins), { containers: [], agents: [] });
+  });
+});
+
+describe("ACI through the bundled tasks", function () {
+  this.timeout(180_000);
+  let standins: Standins;
+
+  before(async () => {
+    await ensureBundles();
+    standins = await startStandins({ arm: { subnets: [{ id: SUBNET, natGateway: NAT_GATEWAY }] } });
+  });
+  after(() => standins.close());
+
+  async function runBundled(
+    task: "StartEphemeralAgentV1" | "TeardownEphemeralAgentV1",
+    inputs: Inputs,
+    extra: Record<string, string> = {},
+  ): Promise<TaskRun> {
+    const result = await runTask(task, taskEnvironment(standins, { inputs, extra }), { timeoutMs: 120_000 });
+    assertNoSecrets(result.stdout + result.stderr + result.summaries.join(""));
+    return result;
+  }
+
+  it("starts an agent into a subnet, hands the agent its outputs and warnings, and tears it down", async () => {
+    const removeReadFaults = [
+      standins.arm.intercept(authorizationFailed({ target: "readResourceGroup" })),
+      standins.arm.intercept(authorizationFailed({ target: "readPermissions" })),
+    ];
+    const started = await runBundled("StartEphemeralAgentV1", startInputs("smoke", { subnetId: SUBNET }));
+    for (const remove of removeReadFaults) remove();
+    assert.equal(started.result?.status, "Succeeded", started.stdout);
+    assert.equal(started.result?.message, `1 agent(s) online in pool '${poolName}'.`);
+    const [group] = standins.arm.containerGroups();
+    assert.equal(started.outputs.agentNames, group.name);
+    assert.equal(started.outputs.runKey, "smoke");
+    assert.ok(
+      started.warnings.some((warning) => /Could not check .*resource group/.test(warning)),
+      started.stdout,
+    );
+    assert.equal(started.summaries.length, 1, "the job summary is attached");
+    const removed = await runBundled("TeardownEphemeralAgentV1", teardownInputs("smoke"));
+    assert.equal(removed.result?.status, "Succeeded", removed.stdout);
+    assert.equal(removed.result?.message, "Removed 1 agent(s); nothing is left.");
+    assert.deepEqual(leftovers(standins), { containers: [], agents: [] });
+  });
+
+  // The connection's environment is read by the platform layer (platform/connections.ts), from the agent's variables.
+  it("refuses an Azure Stack Hub connection and points to the docker provider", async () => {
+    const result = await runBundled("StartEphemeralAgentV1", startInputs("stack"), {
+      [`ENDPOINT_DATA_${ARM_CONNECTION}_ENVIRONMENT`]: "AzureStack",
+    });
+    assert.equal(result.result?.status, "Failed", result.stdout);
+    assert.match(result.result?.message ?? "", /Azure Stack Hub/);
+    assert.match(result.result?.message ?? "", /provider 'docker'/);
+    const puts = standins.arm.requests.filter(
+      (request) => request.method === "PUT" && request.path.includes("-stack-"),
+    );
+    assert.deepEqual(puts, [], "no container group PUT");
     assert.deepEqual(leftovers(standins), { containers: [], agents: [] });
   });
 });

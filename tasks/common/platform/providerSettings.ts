@@ -1,6 +1,6 @@
 import type { ProviderInputs } from "../inputs/providers";
 import { checkRegistryMatches } from "../inputs/references";
-import type { ProviderSettings } from "../providers";
+import { aciSettings, type ProviderSettings } from "../providers";
 import { readAzureConnection, readDockerConnection, readRegistryConnection } from "./connections";
 import { pipelineLog } from "./log";
 import type { Tuning } from "./tuning";
@@ -25,27 +25,12 @@ export function resolveProviderSettings(
       },
     };
   }
-  const { aci, image } = inputs;
-  const registryIdentity = aci.registryIdentity;
   return {
     provider: "aci",
-    aci: {
-      connection: readAzureConnection(aci.azureSubscription),
-      resourceGroup: aci.resourceGroup,
-      location: aci.location,
-      subnetId: aci.subnetId,
-      dnsServers: aci.dnsServers ?? [],
-      cpu: aci.cpu ?? 1,
-      memoryGB: aci.memoryGB ?? 2,
-      osType: aci.osType ?? "Linux",
-      registry:
-        registry ??
-        (registryIdentity && image ? { server: image.registry, identityId: registryIdentity } : undefined),
-      registryIdentity,
-      pollIntervalMs: tuning.pollIntervalMs,
-      retryPolicy: tuning.retryPolicy,
+    aci: aciSettings(inputs, readAzureConnection(inputs.aci.azureSubscription), registry, {
+      ...tuning,
       log: pipelineLog,
       signal,
-    },
+    }),
   };
 }

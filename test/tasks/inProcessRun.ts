@@ -1,0 +1,173 @@
+// Runs the start and the teardown the way their entry files do (tasks/<Task>/index.ts), inside the test process:
+// the real inputs parsing, the real AciProvider and AzureDevOpsPools against the stand-ins over https, the pure
+// orchestration and the same outcome mapping. What stays out is the platform layer (the task library): reading
+// inputs and service connections from the environment, and reporting the outcome to the agent. A few suites
+// still run the bundled tasks as processes, for that layer and the entry points themselves.
+import { randomBytes } from "node:crypto";
+import { AzureDevOpsPools } from "../../tasks/common/clients/azureDevOps";
+import type { AzureConnection } from "../../tasks/common/clients/entra";
+import type { Log } from "../../tasks/common/core/log";
+import { newLaunchId } from "../../tasks/common/core/naming";
+import type { TaskOutcome } from "../../tasks/common/core/outcome";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../../tasks/common/core/retry";
+import type { RawInputs } from "../../tasks/common/inputs/parse";
+import type { ProviderInputs } from "../../tasks/common/inputs/providers";
+import { parseStartInputs } from "../../tasks/common/inputs/start";
+import { parseTeardownInputs } from "../../tasks/common/inputs/teardown";
+import { aciSettings, createProvider, type AciRuntime } from "../../tasks/common/providers";
+import { startFailed, startSucceeded } from "../../tasks/common/start/outcome";
+import { startAgents } from "../../tasks/common/start/startAgents";
+import { teardownFailed, teardownSucceeded } from "../../tasks/common/teardown/outcome";
+import { teardownAgents } from "../../tasks/common/teardown/teardownAgents";
+import startTask from "../../tasks/StartEphemeralAgentV1/task.json";
+import teardownTask from "../../tasks/TeardownEphemeralAgentV1/task.json";
+import { STANDIN_DEFAULTS } from "../../standins";
+import { ARM_CONNECTION, type StandinAddresses } from "../../standins/taskProcess";
+
+/** The timing the task-process tests set through EPHEMERAL_AGENT_POLL_INTERVAL_MS and _RETRY_BASE_MS. */
+const POLL_INTERVAL_MS = 100;
+const RETRY_POLICY: RetryPolicy = {
+  attempts: DEFAULT_RETRY_POLICY.attempts,
+  baseDelayMs: 20,
+  maxDelayMs: 20 * 30,
+};
+
+/** A log that keeps every line in order, and the warnings also on their own. */
+export class CapturingLog implements Log {
+  readonly lines: string[] = [];
+  readonly warnings: string[] = [];
+
+  info(message: string): void {
+    this.lines.push(message);
+  }
+
+  warn(message: string): void {
+    this.warnings.push(message);
+    this.lines.push(`##[warning]${message}`);
+  }
+
+  group(title: string, lines: string): void {
+    this.lines.push(`##[group]${title}`, lines, "##[endgroup]");
+  }
+}
+
+/** What one in-process run of a task ended with. */
+export interface InProcessRun {
+  outcome: TaskOutcome;
+  /** Everything the run logged, one line per entry, warnings marked as the agent shows them. */
+  log: string;
+  warnings: string[];
+}
+
+export interface InProcessOptions {
+  /** The task's inputs by their task.json names, as the agent passes them (INPUT_<name>). */
+  inputs: Record<string, string>;
+  /** The job's access token, used when the `token` input is empty. */
+  jobToken?: string;
+  /** Cancels the run, as the agent's cancellation does. */
+  signal?: AbortSignal;
+}
+
+/** The inputs keyed as platform/inputs.ts readInputs keys them: by an input's first alias, else its name. */
+function rawInputs(declared: readonly { name: string; aliases?: string[] }[], given: Record<string, string>) {
+  const raw: Record<string, string | undefined> = {};
+  for (const input of declared) raw[input.aliases?.[0] ?? input.name] = given[input.name];
+  return raw as RawInputs;
+}
+
+/** The stand-ins' Azure Resource Manager connection (service principal with a secret), as readAzureConnection reads it. */
+function standinAzureConnection(standins: StandinAddresses, id: string): AzureConnection {
+  if (id !== ARM_CONNECTION) throw new Error(`the stand-ins have no Azure connection '${id}'`);
+  const { tenantId, clientId, clientSecret, subscriptionId } = STANDIN_DEFAULTS;
+  return {
+    armUrl: `${standins.arm.url}/`,
+    authorityHost: `${standins.entra.url}/`,
+    audience: standins.arm.url,
+    subscriptionId,
+    tenantId,
+    authentication: { scheme: "servicePrincipalSecret", clientId, secret: clientSecret },
+  };
+}
+
+async function aciProvider(standins: StandinAddresses, inputs: ProviderInputs, runtime: AciRuntime) {
+  if (inputs.provider !== "aci") throw new Error("the in-process runs cover provider aci only");
+  if (inputs.registryConnection) throw new Error("the in-process runs resolve no registry connection");
+  const connection = standinAzureConnection(standins, inputs.aci.azureSubscription);
+  return createProvider({ provider: "aci", aci: aciSettings(inputs, connection, undefined, runtime) });
+}
+
+/** tasks/StartEphemeralAgentV1/index.ts, in this process. */
+export async function runStartInProcess(
+  standins: StandinAddresses,
+  options: InProcessOptions,
+): Promise<InProcessRun> {
+  const log = new CapturingLog();
+  const signal = options.signal ?? new AbortController().signal;
+  const collectionUrl = standins.devops.url;
+  let outcome: TaskOutcome;
+  try {
+    const inputs = parseStartInputs(rawInputs(startTask.inputs, options.inputs));
+    const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
+    const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: RETRY_POLICY, log, signal };
+    const provider = await aciProvider(standins, inputs, runtime);
+    const pools = await AzureDevOpsPools.connect(collectionUrl, token, RETRY_POLICY, signal, log);
+    const result = await startAgents(
+      {
+        pool: inputs.agentPool,
+        runKey: inputs.runKey,
+        namePrefix: inputs.agentNamePrefix,
+        count: inputs.count,
+        image: inputs.image.reference,
+        collectionUrl,
+        token,
+        registration: inputs.registration,
+        environment: inputs.environment,
+        onlineTimeoutMs: inputs.onlineTimeoutMinutes * 60_000,
+        maxLifetimeMinutes: inputs.maxLifetimeMinutes,
+        keepOnFailure: inputs.keepOnFailure,
+        pollIntervalMs: POLL_INTERVAL_MS,
+      },
+      { provider, pools, log, signal, clock: Date.now, launchId: newLaunchId(randomBytes) },
+    );
+    outcome = startSucceeded(result);
+  } catch (error) {
+    outcome = startFailed(error);
+  }
+  return { outcome, log: log.lines.join("\n"), warnings: log.warnings };
+}
+
+/** tasks/TeardownEphemeralAgentV1/index.ts, in this process. */
+export async function runTeardownInProcess(
+  standins: StandinAddresses,
+  options: InProcessOptions,
+): Promise<InProcessRun> {
+  const log = new CapturingLog();
+  const signal = options.signal ?? new AbortController().signal;
+  const collectionUrl = standins.devops.url;
+  let outcome: TaskOutcome;
+  try {
+    const inputs = parseTeardownInputs(rawInputs(teardownTask.inputs, options.inputs));
+    const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: RETRY_POLICY, log, signal };
+    const provider = await aciProvider(standins, inputs, runtime);
+    const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
+    const pools = await AzureDevOpsPools.connect(collectionUrl, token, RETRY_POLICY, signal, log);
+    const result = await teardownAgents(
+      {
+        pool: inputs.agentPool,
+        runKey: inputs.runKey,
+        agentNames: inputs.agentNames,
+        agentNamePrefix: inputs.agentNamePrefix,
+        awaitTimeoutMs: inputs.awaitTimeoutMinutes * 60_000,
+        gracePeriodMs: inputs.gracePeriodSeconds * 1000,
+        showLogs: inputs.showLogs,
+        sweepOlderThanMinutes: inputs.sweepOlderThanMinutes,
+        pollIntervalMs: POLL_INTERVAL_MS,
+      },
+      { provider, pools, log, signal, clock: Date.now },
+    );
+    outcome = teardownSucceeded(result, inputs.runKey);
+  } catch (error) {
+    outcome = teardownFailed(error);
+  }
+  return { outcome, log: log.lines.join("\n"), warnings: log.warnings };
+}

@@ -19,7 +19,7 @@ import {
 
 const GENERATED_KEYS = 200;
 /** Keys made by the task's own generateAgentKey; the others are built from pairs of their primes. */
-const KEYS_FROM_THE_GENERATOR = 20;
+const KEYS_FROM_THE_GENERATOR = 11;
 /** Byte lengths .NET's RSA.ImportParameters accepts for an RSA-2048 key (RSAParameters, fixed-length big-endian). */
 const DOTNET_LENGTHS = { modulus: 256, d: 256, p: 128, q: 128, dp: 128, dq: 128, inverseQ: 128, exponent: 3 };
 const RSA_PARAMETER_NAMES = ["d", "dp", "dq", "exponent", "inverseQ", "modulus", "p", "q"];
@@ -74,8 +74,8 @@ function keyOfPrimes(p: bigint, q: bigint): KeyObject {
 }
 
 /**
- * 200 distinct RSA-2048 keys for the price of 20 key generations: the task's generator makes 20, and pairs of
- * their 40 primes (OpenSSL sets the top two bits of each, so every product has 2048 bits) make the rest.
+ * 200 distinct RSA-2048 keys for the price of 11 key generations: the task's generator makes 11, and pairs of
+ * their 22 primes (OpenSSL sets the top two bits of each, so every product has 2048 bits) make the rest.
  */
 async function generatedKeys(): Promise<AgentKey[]> {
   const generated = await Promise.all(

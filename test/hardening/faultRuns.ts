@@ -11,6 +11,7 @@ import {
   type Standins,
   type TaskRun,
 } from "../../standins/taskProcess";
+import { runStartInProcess, type InProcessRun } from "../tasks/inProcessRun";
 
 export const { poolName } = STANDIN_DEFAULTS;
 export const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "3" };
@@ -36,6 +37,15 @@ export function start(
   );
 }
 
+/** The start as its entry file runs it, in this process (test/tasks/inProcessRun.ts). */
+export function startInProcess(
+  standins: Standins,
+  runKey: string,
+  options: { retryBaseDelayMs?: number } = {},
+): Promise<InProcessRun> {
+  return runStartInProcess(standins, { inputs: { ...START_INPUTS, runKey }, ...options });
+}
+
 export function teardown(standins: Standins, inputs: Record<string, string>): Promise<TaskRun> {
   return runTask(
     "TeardownEphemeralAgentV1",
@@ -47,10 +57,15 @@ export function assertNothingLeft(standins: Standins, context: string): void {
   assert.deepEqual(leftovers(standins), { containers: [], agents: [] }, `nothing left ${context}`);
 }
 
-export function assertOnline(standins: Standins, run: TaskRun): void {
-  const names = run.outputs.agentNames.split(",");
-  assert.equal(names.length, 3, run.stdout);
+/** The three agents named in `agentNames` (the start's output) are online; `log` explains a failure. */
+export function assertAgentsOnline(standins: Standins, agentNames: string, log: string): void {
+  const names = agentNames.split(",");
+  assert.equal(names.length, 3, log);
   for (const name of names) assert.equal(standins.devops.agent(poolName, name)?.status, "online", name);
+}
+
+export function assertOnline(standins: Standins, run: TaskRun): void {
+  assertAgentsOnline(standins, run.outputs.agentNames, run.stdout);
 }
 
 export async function withStandins<T>(

@@ -1,20 +1,24 @@
 import assert from "node:assert/strict";
 import { fault, faultReply, slowAnswer, type Reply, type Service } from "../../standins";
-import { ensureBundles } from "../../standins/taskProcess";
+import type { Standins } from "../../standins/taskProcess";
+import type { InProcessRun } from "../tasks/inProcessRun";
 import {
+  assertAgentsOnline,
   assertNothingLeft,
-  assertOnline,
   isAgentsQuery,
   isGroupPut,
   isTokenRequest,
-  start,
+  startInProcess as start,
   withStandins,
 } from "./faultRuns";
 
-describe("Hardening: start and teardown under injected faults (bundled tasks)", function () {
-  this.timeout(180_000);
+const assertOnline = (standins: Standins, run: InProcessRun) =>
+  assertAgentsOnline(standins, run.outcome.outputs?.agentNames ?? "", run.log);
 
-  before(() => ensureBundles());
+// The start runs in this process, as its entry file runs it (test/tasks/inProcessRun.ts); the seeded random runs
+// of faults-random.test.ts run the bundled tasks.
+describe("Hardening: the start under injected faults", function () {
+  this.timeout(180_000);
 
   describe("one fault at a time", () => {
     it("honours Retry-After when every DevOps agents query is first answered 429", async () => {
@@ -28,8 +32,8 @@ describe("Hardening: start and teardown under injected faults (bundled tasks)", 
           return answers[answers.length - 1].throttled ? faultReply("devops", "throttled", 1) : undefined;
         });
         // A retry base of 100 ms caps a retry wait at 3 s (30 x base), above the 1 s asked for.
-        const run = await start(standins, "retry-after", { EPHEMERAL_AGENT_RETRY_BASE_MS: "100" });
-        assert.equal(run.result?.status, "Succeeded", run.stdout);
+        const run = await start(standins, "retry-after", { retryBaseDelayMs: 100 });
+        assert.equal(run.outcome.status, "Succeeded", run.log);
         assertOnline(standins, run);
         const throttled = answers.filter((answer) => answer.throttled);
         assert.ok(throttled.length >= 1, "at least one agents query was throttled");
@@ -51,7 +55,7 @@ describe("Hardening: start and teardown under injected faults (bundled tasks)", 
             const reply: Reply | "reset" = kind === "reset" ? "reset" : faultReply(service, kind, 0);
             standins[service].intercept(fault({ match, reply }));
             const run = await start(standins, `${service}-${kind}`);
-            assert.equal(run.result?.status, "Succeeded", run.stdout);
+            assert.equal(run.outcome.status, "Succeeded", run.log);
             assertOnline(standins, run);
             const hits = standins[service].requests.filter(match);
             assert.ok(hits.length >= 2, `the ${target} was sent again`);
@@ -65,7 +69,7 @@ describe("Hardening: start and teardown under injected faults (bundled tasks)", 
       await withStandins({}, async (standins) => {
         standins.arm.intercept(fault({ match: isGroupPut, reply: "reset" }));
         const run = await start(standins, "put-reset");
-        assert.equal(run.result?.status, "Succeeded", run.stdout);
+        assert.equal(run.outcome.status, "Succeeded", run.log);
         const puts = standins.arm.requests.filter((request) => request.method === "PUT");
         assert.equal(puts.length, 4, "three creations and one retry");
         assert.deepEqual(
@@ -73,7 +77,7 @@ describe("Hardening: start and teardown under injected faults (bundled tasks)", 
             .containerGroups()
             .map((group) => group.name)
             .sort(),
-          run.outputs.agentNames.split(",").sort(),
+          (run.outcome.outputs?.agentNames ?? "").split(",").sort(),
         );
       });
     });
@@ -85,7 +89,7 @@ describe("Hardening: start and teardown under injected faults (bundled tasks)", 
         standins.devops.intercept(slowAnswer({ match: isAgentsQuery, delayMs: 1500 }));
         const began = Date.now();
         const run = await start(standins, "slow");
-        assert.equal(run.result?.status, "Succeeded", run.stdout);
+        assert.equal(run.outcome.status, "Succeeded", run.log);
         assertOnline(standins, run);
         assert.ok(Date.now() - began >= 2500, "the slow answers were awaited");
         const puts = standins.arm.requests.filter((request) => request.method === "PUT");
@@ -101,8 +105,8 @@ describe("Hardening: start and teardown under injected faults (bundled tasks)", 
           error: { code: "InaccessibleImage", message: "The image could not be pulled." },
         });
         const run = await start(standins, "lro-failed");
-        assert.equal(run.result?.status, "Failed", run.stdout);
-        assert.match(run.result?.message ?? "", /-2 stopped before the agent came online \(failed/);
+        assert.equal(run.outcome.status, "Failed", run.log);
+        assert.match(run.outcome.message, /-2 stopped before the agent came online \(failed/);
         assertNothingLeft(standins, "after the failed start");
         assert.equal(standins.arm.requests.filter((request) => request.method === "DELETE").length, 3);
       });
@@ -111,9 +115,9 @@ describe("Hardening: start and teardown under injected faults (bundled tasks)", 
     it("paces creations through Resource Manager's write throttling", async () => {
       await withStandins({ arm: { throttling: { writesPerSecond: 2 } } }, async (standins) => {
         const run = await start(standins, "throttled");
-        assert.equal(run.result?.status, "Succeeded", run.stdout);
+        assert.equal(run.outcome.status, "Succeeded", run.log);
         assert.ok(standins.arm.throttled.writes >= 1, "some creations were throttled");
-        const names = run.outputs.agentNames.split(",").sort();
+        const names = (run.outcome.outputs?.agentNames ?? "").split(",").sort();
         assert.deepEqual(
           standins.arm
             .containerGroups()

@@ -26,11 +26,12 @@ import { ARM_CONNECTION, type StandinAddresses } from "../../standins/taskProces
 
 /** The timing the task-process tests set through EPHEMERAL_AGENT_POLL_INTERVAL_MS and _RETRY_BASE_MS. */
 const POLL_INTERVAL_MS = 100;
-const RETRY_POLICY: RetryPolicy = {
-  attempts: DEFAULT_RETRY_POLICY.attempts,
-  baseDelayMs: 20,
-  maxDelayMs: 20 * 30,
-};
+const RETRY_BASE_DELAY_MS = 20;
+
+/** The retry policy platform/tuning.ts makes of a base delay. */
+function retryPolicy(baseDelayMs: number): RetryPolicy {
+  return { attempts: DEFAULT_RETRY_POLICY.attempts, baseDelayMs, maxDelayMs: baseDelayMs * 30 };
+}
 
 /** A log that keeps every line in order, and the warnings also on their own. */
 export class CapturingLog implements Log {
@@ -66,6 +67,8 @@ export interface InProcessOptions {
   jobToken?: string;
   /** Cancels the run, as the agent's cancellation does. */
   signal?: AbortSignal;
+  /** The retry policy's base delay (EPHEMERAL_AGENT_RETRY_BASE_MS); 20 ms unless given. */
+  retryBaseDelayMs?: number;
 }
 
 /** The inputs keyed as platform/inputs.ts readInputs keys them: by an input's first alias, else its name. */
@@ -104,13 +107,14 @@ export async function runStartInProcess(
   const log = new CapturingLog();
   const signal = options.signal ?? new AbortController().signal;
   const collectionUrl = standins.devops.url;
+  const policy = retryPolicy(options.retryBaseDelayMs ?? RETRY_BASE_DELAY_MS);
   let outcome: TaskOutcome;
   try {
     const inputs = parseStartInputs(rawInputs(startTask.inputs, options.inputs));
     const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
-    const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: RETRY_POLICY, log, signal };
+    const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: policy, log, signal };
     const provider = await aciProvider(standins, inputs, runtime);
-    const pools = await AzureDevOpsPools.connect(collectionUrl, token, RETRY_POLICY, signal, log);
+    const pools = await AzureDevOpsPools.connect(collectionUrl, token, policy, signal, log);
     const result = await startAgents(
       {
         pool: inputs.agentPool,
@@ -144,13 +148,14 @@ export async function runTeardownInProcess(
   const log = new CapturingLog();
   const signal = options.signal ?? new AbortController().signal;
   const collectionUrl = standins.devops.url;
+  const policy = retryPolicy(options.retryBaseDelayMs ?? RETRY_BASE_DELAY_MS);
   let outcome: TaskOutcome;
   try {
     const inputs = parseTeardownInputs(rawInputs(teardownTask.inputs, options.inputs));
-    const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: RETRY_POLICY, log, signal };
+    const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: policy, log, signal };
     const provider = await aciProvider(standins, inputs, runtime);
     const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
-    const pools = await AzureDevOpsPools.connect(collectionUrl, token, RETRY_POLICY, signal, log);
+    const pools = await AzureDevOpsPools.connect(collectionUrl, token, policy, signal, log);
     const result = await teardownAgents(
       {
         pool: inputs.agentPool,

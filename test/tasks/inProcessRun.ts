@@ -2,7 +2,8 @@
 // the real inputs parsing, the real AciProvider and AzureDevOpsPools against the stand-ins over https, the pure
 // orchestration and the same outcome mapping. What stays out is the platform layer (the task library): reading
 // inputs and service connections from the environment, and reporting the outcome to the agent. A few suites
-// still run the bundled tasks as processes, for that layer and the entry points themselves.
+// still run the bundled tasks as processes, for that layer and the entry points themselves. The two run functions
+// follow their entry file step by step: a change of order there belongs here too.
 import { randomBytes } from "node:crypto";
 import { AzureDevOpsPools } from "../../tasks/common/clients/azureDevOps";
 import type { AzureConnection } from "../../tasks/common/clients/entra";
@@ -14,7 +15,12 @@ import type { RawInputs } from "../../tasks/common/inputs/parse";
 import type { ProviderInputs } from "../../tasks/common/inputs/providers";
 import { parseStartInputs } from "../../tasks/common/inputs/start";
 import { parseTeardownInputs } from "../../tasks/common/inputs/teardown";
-import { aciSettings, createProvider, type AciRuntime } from "../../tasks/common/providers";
+import {
+  aciSettings,
+  createProvider,
+  type AciRuntime,
+  type ProviderSettings,
+} from "../../tasks/common/providers";
 import { startFailed, startSucceeded } from "../../tasks/common/start/outcome";
 import { startAgents } from "../../tasks/common/start/startAgents";
 import { teardownFailed, teardownSucceeded } from "../../tasks/common/teardown/outcome";
@@ -92,11 +98,16 @@ function standinAzureConnection(standins: StandinAddresses, id: string): AzureCo
   };
 }
 
-async function aciProvider(standins: StandinAddresses, inputs: ProviderInputs, runtime: AciRuntime) {
+/** platform/providerSettings.ts resolveProviderSettings, for provider aci and the stand-ins' connection. */
+function standinProviderSettings(
+  standins: StandinAddresses,
+  inputs: ProviderInputs,
+  runtime: AciRuntime,
+): ProviderSettings {
   if (inputs.provider !== "aci") throw new Error("the in-process runs cover provider aci only");
   if (inputs.registryConnection) throw new Error("the in-process runs resolve no registry connection");
   const connection = standinAzureConnection(standins, inputs.aci.azureSubscription);
-  return createProvider({ provider: "aci", aci: aciSettings(inputs, connection, undefined, runtime) });
+  return { provider: "aci", aci: aciSettings(inputs, connection, undefined, runtime) };
 }
 
 /** tasks/StartEphemeralAgentV1/index.ts, in this process. */
@@ -113,8 +124,9 @@ export async function runStartInProcess(
     const inputs = parseStartInputs(rawInputs(startTask.inputs, options.inputs));
     const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
     const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: policy, log, signal };
-    const provider = await aciProvider(standins, inputs, runtime);
+    const settings = standinProviderSettings(standins, inputs, runtime);
     const pools = await AzureDevOpsPools.connect(collectionUrl, token, policy, signal, log);
+    const provider = await createProvider(settings);
     const result = await startAgents(
       {
         pool: inputs.agentPool,
@@ -153,9 +165,10 @@ export async function runTeardownInProcess(
   try {
     const inputs = parseTeardownInputs(rawInputs(teardownTask.inputs, options.inputs));
     const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: policy, log, signal };
-    const provider = await aciProvider(standins, inputs, runtime);
+    const settings = standinProviderSettings(standins, inputs, runtime);
     const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
     const pools = await AzureDevOpsPools.connect(collectionUrl, token, policy, signal, log);
+    const provider = await createProvider(settings);
     const result = await teardownAgents(
       {
         pool: inputs.agentPool,

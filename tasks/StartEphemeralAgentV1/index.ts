@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { AzureDevOpsPools } from "../common/clients/azureDevOps";
+import { generateAgentKey } from "../common/core/agentCredential";
 import { newLaunchId } from "../common/core/naming";
 import { DEFAULT_POLL_INTERVAL_MS } from "../common/core/timing";
 import { parseStartInputs } from "../common/inputs/start";
@@ -39,7 +40,15 @@ runTask(
         keepOnFailure: inputs.keepOnFailure,
         pollIntervalMs,
       },
-      { provider, pools, log, signal, clock: Date.now, launchId: newLaunchId(randomBytes) },
+      {
+        provider,
+        pools,
+        log,
+        signal,
+        clock: Date.now,
+        launchId: newLaunchId(randomBytes),
+        newAgentKey: generateAgentKey,
+      },
     );
     return startSucceeded(result);
   },

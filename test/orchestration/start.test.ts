@@ -11,6 +11,7 @@ import {
   type StartResult,
 } from "../../tasks/common/start/startAgents";
 import { startFailed, startSucceeded } from "../../tasks/common/start/outcome";
+import { reusedAgentKey } from "../agentKeys";
 import { FakeWorld, RecordingLog, httpError, installVirtualClock, runToEnd, type Settled } from "./fakes";
 
 const LAUNCH_ID = "abcde";
@@ -61,6 +62,7 @@ describe("startAgents (in-process, virtual time)", () => {
       signal: abort.signal,
       clock: () => clock.now,
       launchId: LAUNCH_ID,
+      newAgentKey: reusedAgentKey,
     });
     return runToEnd(clock, operation);
   }

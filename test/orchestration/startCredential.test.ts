@@ -13,6 +13,7 @@ import {
   type StartOptions,
   type StartResult,
 } from "../../tasks/common/start/startAgents";
+import { reusedAgentKey } from "../agentKeys";
 import { FakeWorld, RecordingLog, installVirtualClock, type Settled } from "./fakes";
 
 const LAUNCH_ID = "abcde";
@@ -90,6 +91,7 @@ describe("startAgents with the agent's own credential (in-process)", () => {
       signal: abort.signal,
       clock: () => clock.now,
       launchId: LAUNCH_ID,
+      newAgentKey: reusedAgentKey,
     });
     return runWithRealWork(clock, operation);
   }

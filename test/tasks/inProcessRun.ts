@@ -26,6 +26,7 @@ import { startAgents } from "../../tasks/common/start/startAgents";
 import { teardownFailed, teardownSucceeded } from "../../tasks/common/teardown/outcome";
 import { teardownAgents } from "../../tasks/common/teardown/teardownAgents";
 import startTask from "../../tasks/StartEphemeralAgentV1/task.json";
+import { reusedAgentKey } from "../agentKeys";
 import teardownTask from "../../tasks/TeardownEphemeralAgentV1/task.json";
 import { STANDIN_DEFAULTS } from "../../standins";
 import { ARM_CONNECTION, type StandinAddresses } from "../../standins/taskProcess";
@@ -143,7 +144,15 @@ export async function runStartInProcess(
         keepOnFailure: inputs.keepOnFailure,
         pollIntervalMs: POLL_INTERVAL_MS,
       },
-      { provider, pools, log, signal, clock: Date.now, launchId: newLaunchId(randomBytes) },
+      {
+        provider,
+        pools,
+        log,
+        signal,
+        clock: Date.now,
+        launchId: newLaunchId(randomBytes),
+        newAgentKey: reusedAgentKey,
+      },
     );
     outcome = startSucceeded(result);
   } catch (error) {

@@ -1,4 +1,4 @@
-import { agentCredentialFiles, generateAgentKey, type AgentCredentialFiles } from "../core/agentCredential";
+import { agentCredentialFiles, type AgentCredentialFiles, type AgentKey } from "../core/agentCredential";
 import { ENV } from "../core/contract";
 import { UserError } from "../core/errors";
 import type { Pool, PoolAccess } from "../core/ports";
@@ -15,7 +15,7 @@ export interface RegistrationSettings {
 }
 
 /**
- * Registers each agent as config.sh would (a new RSA-2048 key, its public half in the registration, maxParallelism
+ * Registers each agent as config.sh would (a new RSA-2048 key from newAgentKey, its public half in the registration, maxParallelism
  * 1, the run key as a system capability) and writes its credential files. `onRegistered` hears of each
  * registration as soon as it exists, so that a failure or cancellation later on can remove it.
  */
@@ -23,14 +23,14 @@ export async function registerAgents(
   names: readonly string[],
   pool: Pool,
   settings: RegistrationSettings,
-  pools: Pick<PoolAccess, "registerAgent">,
+  { pools, newAgentKey }: { pools: Pick<PoolAccess, "registerAgent">; newAgentKey: () => Promise<AgentKey> },
   signal: AbortSignal,
   onRegistered: (name: string, agentId: number) => void,
 ): Promise<Map<string, AgentCredentialFiles>> {
   // Every registration settles before a failure is thrown, so that onRegistered has heard of all of them.
   const outcomes = await Promise.allSettled(
     names.map(async (name): Promise<[string, AgentCredentialFiles]> => {
-      const key = await generateAgentKey();
+      const key = await newAgentKey();
       throwIfCancelled(signal);
       const agent = await pools.registerAgent(pool, {
         name,

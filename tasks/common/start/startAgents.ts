@@ -18,7 +18,7 @@ import {
   type PoolAgent,
   type ContainerStatus,
 } from "../core/ports";
-import type { AgentCredentialFiles } from "../core/agentCredential";
+import type { AgentCredentialFiles, AgentKey } from "../core/agentCredential";
 import { registerAgents } from "./registrations";
 import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "../core/timing";
 
@@ -54,6 +54,8 @@ export interface StartContext {
   clock: Clock;
   /** Distinguishes this start from parallel starts and re-runs with the same run key. */
   launchId: string;
+  /** Makes each agent's RSA key in registration agentCredential: generateAgentKey. */
+  newAgentKey: () => Promise<AgentKey>;
 }
 
 export interface AgentReport {
@@ -159,7 +161,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
             agentVersion: agentPackage?.version,
             workFolder: AGENT_WORK_FOLDER,
           },
-          pools,
+          { pools, newAgentKey: context.newAgentKey },
           signal,
           (name, agentId) => registeredAgentIds.set(name, agentId),
         ),

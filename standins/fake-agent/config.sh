@@ -114,8 +114,7 @@ configure() {
   fi
 
   local client_id authorization_url
-  client_id="$(jq -r '.authorization.clientId // empty' <<<"$response_body")"
-  authorization_url="$(jq -r '.authorization.authorizationUrl // empty' <<<"$response_body")"
+  { read -r client_id && read -r authorization_url; } <<<"$(jq -r '(.authorization.clientId // ""), (.authorization.authorizationUrl // "")' <<<"$response_body")"
   [[ -n "$client_id" && -n "$authorization_url" ]] ||
     die "config.sh: the server did not answer the registration with an OAuth client id and authorization URL"
   # OAuthCredential's data (src/Agent.Listener/Configuration/CredentialData.cs, OAuthCredential.cs): from here on

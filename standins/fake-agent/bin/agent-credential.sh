@@ -33,12 +33,6 @@ base64url() {
 readonly rsa_parameter_names=(d dp dq exponent inverseQ modulus p q)
 # The bytes of each base64 field of the key file as hex, for openssl's ASN.1 generator.
 declare -A rsa_parameter_hex=()
-read_rsa_parameters() {
-  local name
-  for name in "${rsa_parameter_names[@]}"; do
-    rsa_parameter_hex[$name]="$(jq -r --arg name "$name" '.[$name]' "$rsa_parameters_file" | base64 -d | od -An -v -tx1 | tr -d ' \n')"
-  done
-}
 
 # Byte length of a field.
 parameter_bytes() {
@@ -47,13 +41,22 @@ parameter_bytes() {
 
 # Refuses the key file as the agent would: exact key names, then .NET's fixed lengths for a key of at least 2048 bits.
 check_rsa_parameters() {
-  jq -e 'type == "object"' "$rsa_parameters_file" >/dev/null 2>&1 ||
-    credential_failure "Agent.Listener: $rsa_parameters_file is not a JSON object."
-  local missing
-  missing="$(jq -r '. as $file | [$ARGS.positional[] | . as $name | select(($file | has($name) and (.[$name] | type == "string")) | not)] | first // empty' \
-    "$rsa_parameters_file" --args "${rsa_parameter_names[@]}")"
-  [[ -z "$missing" ]] || credential_failure "Agent.Listener: Member '$missing' was not found."
-  read_rsa_parameters
+  # One jq reads the file (each jq start costs about 25 ms of CPU): "object" or "not an object", the first
+  # missing name or an empty line, then the fields in rsa_parameter_names' order.
+  local lines
+  lines="$(jq -r 'if type != "object" then "not an object" else
+      "object",
+      (. as $file | [$ARGS.positional[] | . as $name | select(($file | has($name) and (.[$name] | type == "string")) | not)] | first // ""),
+      (.[$ARGS.positional[]] | strings)
+    end' "$rsa_parameters_file" --args "${rsa_parameter_names[@]}" 2>/dev/null)" || lines="not an object"
+  local fields
+  mapfile -t fields <<<"$lines"
+  [[ "${fields[0]}" == "object" ]] || credential_failure "Agent.Listener: $rsa_parameters_file is not a JSON object."
+  [[ -z "${fields[1]}" ]] || credential_failure "Agent.Listener: Member '${fields[1]}' was not found."
+  local index
+  for index in "${!rsa_parameter_names[@]}"; do
+    rsa_parameter_hex[${rsa_parameter_names[$index]}]="$(printf '%s' "${fields[$((index + 2))]}" | base64 -d | od -An -v -tx1 | tr -d ' \n')"
+  done
   local modulus_bytes half name
   modulus_bytes="$(parameter_bytes modulus)"
   half=$(((modulus_bytes + 1) / 2))
@@ -89,12 +92,11 @@ write_private_key() {
 # Exchanges a signed client assertion for an access token; sets api_token and api_scheme=Bearer.
 # The real listener does this on the 401 of its first call; the stand-in does it up front (same requests otherwise).
 oauth_sign_in() {
-  [[ "$(jq -r '.scheme // empty' "$credentials_file")" == "OAuth" ]] ||
-    credential_failure "Agent.Listener: $credentials_file has no OAuth credential."
-  local client_id authorization_url token_url now header claims signed_part der_file signature
-  client_id="$(jq -r '.data.clientId // empty' "$credentials_file")"
-  authorization_url="$(jq -r '.data.authorizationUrl // empty' "$credentials_file")"
-  token_url="$(jq -r '.data.oauthEndpointUrl // .data.authorizationUrl // empty' "$credentials_file")"
+  local scheme client_id authorization_url token_url now header claims signed_part der_file signature credential
+  credential="$(jq -r '(.scheme // ""), (.data.clientId // ""), (.data.authorizationUrl // ""),
+    (.data.oauthEndpointUrl // .data.authorizationUrl // "")' "$credentials_file")"
+  { read -r scheme && read -r client_id && read -r authorization_url && read -r token_url; } <<<"$credential"
+  [[ "$scheme" == "OAuth" ]] || credential_failure "Agent.Listener: $credentials_file has no OAuth credential."
   [[ -n "$client_id" && -n "$authorization_url" ]] ||
     credential_failure "Agent.Listener: $credentials_file needs clientId and authorizationUrl."
   check_rsa_parameters

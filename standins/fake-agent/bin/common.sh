@@ -44,10 +44,10 @@ api_expect() {
 
 load_settings() {
   [[ -f "$settings_file" ]] || die "the agent is not configured (no $settings_file)"
-  server_url="$(jq -r .serverUrl "$settings_file")"
-  pool_id="$(jq -r .poolId "$settings_file")"
-  agent_id="$(jq -r .agentId "$settings_file")"
-  agent_name="$(jq -r .agentName "$settings_file")"
+  # One jq for all fields: each jq start costs about 25 ms of CPU, most of what the stand-in agent spends.
+  local settings
+  settings="$(jq -r '.serverUrl, .poolId, .agentId, .agentName' "$settings_file")"
+  { read -r server_url && read -r pool_id && read -r agent_id && read -r agent_name; } <<<"$settings"
 }
 
 # The listener's credential: its own key, exchanged for an access token (bin/agent-credential.sh).

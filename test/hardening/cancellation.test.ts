@@ -13,6 +13,7 @@ import {
   type TaskRun,
   ensureBundles,
 } from "../../standins/taskProcess";
+import { runTeardownInProcess, type InProcessRun } from "../tasks/inProcessRun";
 
 const START_INPUTS = { ...ACI_INPUTS, image: AGENT_IMAGE, count: "2" };
 const TEARDOWN_INPUTS = { ...ACI_INPUTS, awaitTimeoutMinutes: "1", gracePeriodSeconds: "2" };
@@ -52,11 +53,9 @@ function assertNothingLeft(standins: Standins, context: string): void {
   assert.deepEqual(leftovers(standins), { containers: [], agents: [] }, `nothing left ${context}`);
 }
 
-function teardownByRunKey(standins: Standins, runKey: string): Promise<TaskRun> {
-  return runTask(
-    "TeardownEphemeralAgentV1",
-    taskEnvironment(standins, { inputs: { ...TEARDOWN_INPUTS, runKey } }),
-  );
+/** The teardown that follows a start: in this process, since the start's process is what these runs test. */
+function teardownByRunKey(standins: Standins, runKey: string): Promise<InProcessRun> {
+  return runTeardownInProcess(standins, { inputs: { ...TEARDOWN_INPUTS, runKey } });
 }
 
 /** Starts 2 agents and sends `signal` a seeded delay after the milestone; checks what is left as the signal demands. */
@@ -80,7 +79,7 @@ async function interruptedStart(
     if (stage === "finished") {
       // The start ended before the signal: its agents are online and the teardown's to remove.
       const result = await teardownByRunKey(standins, runKey);
-      assert.equal(result.result?.status, "Succeeded", `${where}\n${result.stdout}`);
+      assert.equal(result.outcome.status, "Succeeded", `${where}: ${result.outcome.message}\n${result.log}`);
     } else if (signal === "SIGTERM") {
       if (run.result) {
         assert.equal(run.result.status, "Failed", `${where}\n${run.stdout}`);
@@ -91,8 +90,8 @@ async function interruptedStart(
     } else {
       assert.equal(run.result, undefined, `a killed task reports nothing ${where}`);
       const result = await teardownByRunKey(standins, runKey);
-      assert.equal(result.result?.status, "Succeeded", `${where}\n${result.stdout}`);
-      assertNoSecrets(result.stdout + result.stderr);
+      assert.equal(result.outcome.status, "Succeeded", `${where}: ${result.outcome.message}\n${result.log}`);
+      assertNoSecrets(result.log);
     }
     assertNothingLeft(standins, `at the end ${where}`);
     return { stage };

@@ -8,12 +8,13 @@ import {
   isAgentsQuery,
   isGroupPut,
   isTokenRequest,
+  START_INPUTS,
   startInProcess as start,
   withStandins,
 } from "./faultRuns";
 
 const assertOnline = (standins: Standins, run: InProcessRun) =>
-  assertAgentsOnline(standins, run.outcome.outputs?.agentNames ?? "", run.log);
+  assertAgentsOnline(standins, run.outcome.outputs?.agentNames ?? "", Number(START_INPUTS.count), run.log);
 
 // The start runs in this process, as its entry file runs it (test/tasks/inProcessRun.ts); the seeded random runs
 // of faults-random.test.ts run the bundled tasks.

@@ -10,6 +10,7 @@ import { readInputs } from "../common/platform/inputs";
 import { resolveProviderSettings } from "../common/platform/providerSettings";
 import { tuning } from "../common/platform/tuning";
 import { createProvider } from "../common/providers";
+import { startOptions } from "../common/start/options";
 import { startFailed, startSucceeded } from "../common/start/outcome";
 import { startAgents } from "../common/start/startAgents";
 import task from "./task.json";
@@ -25,21 +26,7 @@ runTask(
     const pools = await AzureDevOpsPools.connect(collectionUrl(), token, retryPolicy, signal, log);
     const provider = await createProvider(settings);
     const result = await startAgents(
-      {
-        pool: inputs.agentPool,
-        runKey: inputs.runKey,
-        namePrefix: inputs.agentNamePrefix,
-        count: inputs.count,
-        image: inputs.image.reference,
-        collectionUrl: collectionUrl(),
-        token,
-        registration: inputs.registration,
-        environment: inputs.environment,
-        onlineTimeoutMs: inputs.onlineTimeoutMinutes * 60_000,
-        maxLifetimeMinutes: inputs.maxLifetimeMinutes,
-        keepOnFailure: inputs.keepOnFailure,
-        pollIntervalMs,
-      },
+      startOptions(inputs, { collectionUrl: collectionUrl(), token }, pollIntervalMs),
       {
         provider,
         pools,

@@ -7,6 +7,7 @@ import { readInputs } from "../common/platform/inputs";
 import { resolveProviderSettings } from "../common/platform/providerSettings";
 import { tuning } from "../common/platform/tuning";
 import { createProvider } from "../common/providers";
+import { teardownOptions } from "../common/teardown/options";
 import { teardownFailed, teardownSucceeded } from "../common/teardown/outcome";
 import { teardownAgents } from "../common/teardown/teardownAgents";
 import task from "./task.json";
@@ -21,20 +22,13 @@ runTask(
     // Azure DevOps first: an unreachable organization or a refused token fails before the provider's SDK loads.
     const pools = await AzureDevOpsPools.connect(collectionUrl(), token, retryPolicy, signal, log);
     const provider = await createProvider(settings);
-    const result = await teardownAgents(
-      {
-        pool: inputs.agentPool,
-        runKey: inputs.runKey,
-        agentNames: inputs.agentNames,
-        agentNamePrefix: inputs.agentNamePrefix,
-        awaitTimeoutMs: inputs.awaitTimeoutMinutes * 60_000,
-        gracePeriodMs: inputs.gracePeriodSeconds * 1000,
-        showLogs: inputs.showLogs,
-        sweepOlderThanMinutes: inputs.sweepOlderThanMinutes,
-        pollIntervalMs,
-      },
-      { provider, pools, log, signal, clock: Date.now },
-    );
+    const result = await teardownAgents(teardownOptions(inputs, pollIntervalMs), {
+      provider,
+      pools,
+      log,
+      signal,
+      clock: Date.now,
+    });
     return teardownSucceeded(result, inputs.runKey);
   },
   teardownFailed,

@@ -21,8 +21,10 @@ import {
   type AciRuntime,
   type ProviderSettings,
 } from "../../tasks/common/providers";
+import { startOptions } from "../../tasks/common/start/options";
 import { startFailed, startSucceeded } from "../../tasks/common/start/outcome";
 import { startAgents } from "../../tasks/common/start/startAgents";
+import { teardownOptions } from "../../tasks/common/teardown/options";
 import { teardownFailed, teardownSucceeded } from "../../tasks/common/teardown/outcome";
 import { teardownAgents } from "../../tasks/common/teardown/teardownAgents";
 import startTask from "../../tasks/StartEphemeralAgentV1/task.json";
@@ -111,40 +113,47 @@ function standinProviderSettings(
   return { provider: "aci", aci: aciSettings(inputs, connection, undefined, runtime) };
 }
 
+/** What both tasks' steps share in this process: the log, the signal, the retry policy, the stand-ins' address. */
+interface InProcessTask {
+  log: CapturingLog;
+  signal: AbortSignal;
+  policy: RetryPolicy;
+  collectionUrl: string;
+}
+
+/** Runs a task's steps and maps a failure as the entry wrapper does (platform/entry.ts runTask). */
+async function runInProcess(
+  standins: StandinAddresses,
+  options: InProcessOptions,
+  steps: (task: InProcessTask) => Promise<TaskOutcome>,
+  failed: (error: unknown) => TaskOutcome,
+): Promise<InProcessRun> {
+  const task: InProcessTask = {
+    log: new CapturingLog(),
+    signal: options.signal ?? new AbortController().signal,
+    policy: retryPolicy(options.retryBaseDelayMs ?? RETRY_BASE_DELAY_MS),
+    collectionUrl: standins.devops.url,
+  };
+  const outcome = await steps(task).catch(failed);
+  return { outcome, log: task.log.lines.join("\n"), warnings: task.log.warnings };
+}
+
 /** tasks/StartEphemeralAgentV1/index.ts, in this process. */
-export async function runStartInProcess(
+export function runStartInProcess(
   standins: StandinAddresses,
   options: InProcessOptions,
 ): Promise<InProcessRun> {
-  const log = new CapturingLog();
-  const signal = options.signal ?? new AbortController().signal;
-  const collectionUrl = standins.devops.url;
-  const policy = retryPolicy(options.retryBaseDelayMs ?? RETRY_BASE_DELAY_MS);
-  let outcome: TaskOutcome;
-  try {
-    const inputs = parseStartInputs(rawInputs(startTask.inputs, options.inputs));
-    const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
-    const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: policy, log, signal };
-    const settings = standinProviderSettings(standins, inputs, runtime);
-    const pools = await AzureDevOpsPools.connect(collectionUrl, token, policy, signal, log);
-    const provider = await createProvider(settings);
-    const result = await startAgents(
-      {
-        pool: inputs.agentPool,
-        runKey: inputs.runKey,
-        namePrefix: inputs.agentNamePrefix,
-        count: inputs.count,
-        image: inputs.image.reference,
-        collectionUrl,
-        token,
-        registration: inputs.registration,
-        environment: inputs.environment,
-        onlineTimeoutMs: inputs.onlineTimeoutMinutes * 60_000,
-        maxLifetimeMinutes: inputs.maxLifetimeMinutes,
-        keepOnFailure: inputs.keepOnFailure,
-        pollIntervalMs: POLL_INTERVAL_MS,
-      },
-      {
+  return runInProcess(
+    standins,
+    options,
+    async ({ log, signal, policy, collectionUrl }) => {
+      const inputs = parseStartInputs(rawInputs(startTask.inputs, options.inputs));
+      const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
+      const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: policy, log, signal };
+      const settings = standinProviderSettings(standins, inputs, runtime);
+      const pools = await AzureDevOpsPools.connect(collectionUrl, token, policy, signal, log);
+      const provider = await createProvider(settings);
+      const result = await startAgents(startOptions(inputs, { collectionUrl, token }, POLL_INTERVAL_MS), {
         provider,
         pools,
         log,
@@ -152,49 +161,37 @@ export async function runStartInProcess(
         clock: Date.now,
         launchId: newLaunchId(randomBytes),
         newAgentKey: reusedAgentKey,
-      },
-    );
-    outcome = startSucceeded(result);
-  } catch (error) {
-    outcome = startFailed(error);
-  }
-  return { outcome, log: log.lines.join("\n"), warnings: log.warnings };
+      });
+      return startSucceeded(result);
+    },
+    startFailed,
+  );
 }
 
 /** tasks/TeardownEphemeralAgentV1/index.ts, in this process. */
-export async function runTeardownInProcess(
+export function runTeardownInProcess(
   standins: StandinAddresses,
   options: InProcessOptions,
 ): Promise<InProcessRun> {
-  const log = new CapturingLog();
-  const signal = options.signal ?? new AbortController().signal;
-  const collectionUrl = standins.devops.url;
-  const policy = retryPolicy(options.retryBaseDelayMs ?? RETRY_BASE_DELAY_MS);
-  let outcome: TaskOutcome;
-  try {
-    const inputs = parseTeardownInputs(rawInputs(teardownTask.inputs, options.inputs));
-    const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: policy, log, signal };
-    const settings = standinProviderSettings(standins, inputs, runtime);
-    const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
-    const pools = await AzureDevOpsPools.connect(collectionUrl, token, policy, signal, log);
-    const provider = await createProvider(settings);
-    const result = await teardownAgents(
-      {
-        pool: inputs.agentPool,
-        runKey: inputs.runKey,
-        agentNames: inputs.agentNames,
-        agentNamePrefix: inputs.agentNamePrefix,
-        awaitTimeoutMs: inputs.awaitTimeoutMinutes * 60_000,
-        gracePeriodMs: inputs.gracePeriodSeconds * 1000,
-        showLogs: inputs.showLogs,
-        sweepOlderThanMinutes: inputs.sweepOlderThanMinutes,
-        pollIntervalMs: POLL_INTERVAL_MS,
-      },
-      { provider, pools, log, signal, clock: Date.now },
-    );
-    outcome = teardownSucceeded(result, inputs.runKey);
-  } catch (error) {
-    outcome = teardownFailed(error);
-  }
-  return { outcome, log: log.lines.join("\n"), warnings: log.warnings };
+  return runInProcess(
+    standins,
+    options,
+    async ({ log, signal, policy, collectionUrl }) => {
+      const inputs = parseTeardownInputs(rawInputs(teardownTask.inputs, options.inputs));
+      const runtime = { pollIntervalMs: POLL_INTERVAL_MS, retryPolicy: policy, log, signal };
+      const settings = standinProviderSettings(standins, inputs, runtime);
+      const token = inputs.token ?? options.jobToken ?? STANDIN_DEFAULTS.jobToken;
+      const pools = await AzureDevOpsPools.connect(collectionUrl, token, policy, signal, log);
+      const provider = await createProvider(settings);
+      const result = await teardownAgents(teardownOptions(inputs, POLL_INTERVAL_MS), {
+        provider,
+        pools,
+        log,
+        signal,
+        clock: Date.now,
+      });
+      return teardownSucceeded(result, inputs.runKey);
+    },
+    teardownFailed,
+  );
 }

@@ -1,7 +1,7 @@
-// The real bundled entry point against the stand-ins: a full teardown after a job, and what only the clients
-// over HTTP show (tags read back in another case, 404 on deletion, the services' 403 messages). The
-// orchestration's scenarios (run-key discovery, await timeout, grace period, sweep, issues) run in-process in
-// test/orchestration; bad inputs in test/hardening/bad-input.test.ts.
+// The real bundled entry point against the stand-ins (the agents it removes come from starts in this process): a
+// full teardown after a job, and what only the clients over HTTP show (tags read back in another case, 404 on
+// deletion, the services' 403 messages). The orchestration's scenarios (run-key discovery, await timeout, grace
+// period, sweep, issues) run in-process in test/orchestration; bad inputs in test/hardening/bad-input.test.ts.
 import assert from "node:assert/strict";
 import { ClientSecretCredential } from "@azure/identity";
 import { ContainerInstanceManagementClient } from "@azure/arm-containerinstance";
@@ -17,6 +17,7 @@ import {
   type TaskRun,
   ensureBundles,
 } from "../../standins/taskProcess";
+import { runStartInProcess } from "./inProcessRun";
 
 const { poolName, resourceGroup, readerToken } = STANDIN_DEFAULTS;
 const CONNECTION = {
@@ -65,6 +66,13 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
     run("StartEphemeralAgentV1", START_INPUTS, environment, options);
   const teardown = (environment: Environment = {}, options: RunOptions = {}) =>
     run("TeardownEphemeralAgentV1", TEARDOWN_INPUTS, environment, options);
+
+  /** Agents for a teardown to remove, from a start in this process (the teardown is what these tests run). */
+  async function startInProcess(inputs: Record<string, string> = {}): Promise<Record<string, string>> {
+    const started = await runStartInProcess(standins, { inputs: { ...START_INPUTS, ...inputs } });
+    assert.equal(started.outcome.status, "Succeeded", started.log);
+    return started.outcome.outputs ?? {};
+  }
 
   /** Resolves once the running task has printed text matching the pattern. */
   function printedLine(pattern: RegExp): { options: RunOptions; seen: Promise<void> } {
@@ -117,13 +125,12 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
   }
 
   it("awaits the job, shows the logs and removes both agents; a second run finds nothing", async () => {
-    const started = await start({ inputs: { count: "2" } });
-    assert.equal(started.result?.status, "Succeeded", started.stdout);
-    const names = started.outputs.agentNames.split(",");
+    const started = await startInProcess({ count: "2" });
+    const names = started.agentNames.split(",");
     const job = standins.devops.queueJob({
       poolName,
       jobName: "Deploy",
-      demands: { EPHEMERAL_AGENT_RUN: started.outputs.runKey },
+      demands: { EPHEMERAL_AGENT_RUN: started.runKey },
     });
     await until(() => job.receiveTime !== undefined, "the job is received");
     const busy = job.reservedAgent!.name;
@@ -131,7 +138,7 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
 
     const awaiting = printedLine(/is running 'Deploy': waiting for it to finish/);
     const running = teardown(
-      { inputs: { agentNames: started.outputs.agentNames, runKey: started.outputs.runKey } },
+      { inputs: { agentNames: started.agentNames, runKey: started.runKey } },
       awaiting.options,
     );
     await awaiting.seen;
@@ -175,7 +182,7 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
       );
     }
 
-    const again = await teardown({ inputs: { runKey: started.outputs.runKey } });
+    const again = await teardown({ inputs: { runKey: started.runKey } });
     assert.equal(again.result?.status, "Succeeded", again.stdout);
     assert.match(again.stdout, /No ephemeral agents of run '4711' were found in pool 'Default'/);
     assert.match(again.result?.message ?? "", /nothing/i);
@@ -203,8 +210,8 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
   });
 
   it("treats things that vanished between listing and deletion as removed", async () => {
-    const started = await start({ inputs: { count: "2" } });
-    const [first, second] = started.outputs.agentNames.split(",");
+    const started = await startInProcess({ count: "2" });
+    const [first, second] = started.agentNames.split(",");
     const client = aciClient();
     let deletedElsewhere: Promise<void> | undefined;
     // ARM: someone else deletes the first container group just as the task does; the task is told 404.
@@ -231,7 +238,7 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
       return undefined;
     });
 
-    const result = await teardown({ inputs: { agentNames: started.outputs.agentNames } });
+    const result = await teardown({ inputs: { agentNames: started.agentNames } });
     await deletedElsewhere;
     assert.equal(result.result?.status, "Succeeded", result.stdout);
     assert.match(result.stdout, new RegExp(`Agent ${first}: .*; container already gone; registration`));
@@ -261,8 +268,8 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
   });
 
   it("reports a token that may not remove registrations, naming the Administrator role", async () => {
-    const started = await start();
-    const name = started.outputs.agentName;
+    const started = await startInProcess();
+    const name = started.agentName;
 
     const result = await teardown({ jobToken: readerToken });
     assert.equal(result.result?.status, "SucceededWithIssues", result.stdout);
@@ -285,8 +292,8 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
   });
 
   it("reports a service connection that may not delete containers, naming the role", async () => {
-    const started = await start();
-    const name = started.outputs.agentName;
+    const started = await startInProcess();
+    const name = started.agentName;
     const removeFault = standins.arm.intercept(
       fault({
         match: (request) => request.method === "DELETE",

@@ -13,6 +13,14 @@ import type {
   PoolAccess,
   PoolAgent,
 } from "../../tasks/common/core/ports";
+import { DEFAULT_POLL_INTERVAL_MS } from "../../tasks/common/core/timing";
+import {
+  startAgents,
+  type StartContext,
+  type StartOptions,
+  type StartResult,
+} from "../../tasks/common/start/startAgents";
+import { reusedAgentKey } from "../agentKeys";
 
 /** One call to a port, in the order it was made, at virtual time `at` (ms since the test began). */
 export interface Call {
@@ -339,4 +347,46 @@ export async function runToEnd<T>(clock: sinon.SinonFakeTimers, operation: Promi
     await clock.nextAsync();
   }
   return settled;
+}
+
+/** What the start suites share: the launch id, the registration token and the agent names they give. */
+export const LAUNCH_ID = "abcde";
+export const TOKEN = "registration-token-0123456789";
+export const nameOf = (number: number) => `ephemeral-4711-${LAUNCH_ID}-${number}`;
+
+/** A start of one agent in pool Default with run key 4711, registration token mode unless overridden. */
+export function startOptionsWith(overrides: Partial<StartOptions> = {}): StartOptions {
+  return {
+    pool: "Default",
+    runKey: "4711",
+    namePrefix: "ephemeral",
+    count: 1,
+    image: "myregistry.azurecr.io/ephemeral-agent:1",
+    collectionUrl: "https://dev.azure.com/myorg/",
+    token: TOKEN,
+    environment: { FOO: "bar" },
+    onlineTimeoutMs: 10 * 60_000,
+    maxLifetimeMinutes: 120,
+    keepOnFailure: false,
+    pollIntervalMs: DEFAULT_POLL_INTERVAL_MS.start,
+    ...overrides,
+  };
+}
+
+/** Runs startAgents in the world's virtual time and says how it ended. */
+export function startInWorld(
+  world: FakeWorld,
+  clock: sinon.SinonFakeTimers,
+  options: StartOptions,
+  context: Pick<StartContext, "log" | "signal"> & Partial<Pick<StartContext, "provider" | "pools">>,
+): Promise<Settled<StartResult>> {
+  const operation = startAgents(options, {
+    provider: world.provider,
+    pools: world.pools,
+    clock: () => clock.now,
+    launchId: LAUNCH_ID,
+    newAgentKey: reusedAgentKey,
+    ...context,
+  });
+  return runToEnd(clock, operation);
 }

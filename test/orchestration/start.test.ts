@@ -6,17 +6,21 @@ import { DEFAULT_POLL_INTERVAL_MS } from "../../tasks/common/core/timing";
 import {
   StartFailure,
   isCancellation,
-  startAgents,
   type StartOptions,
   type StartResult,
 } from "../../tasks/common/start/startAgents";
 import { startFailed, startSucceeded } from "../../tasks/common/start/outcome";
-import { reusedAgentKey } from "../agentKeys";
-import { FakeWorld, RecordingLog, httpError, installVirtualClock, runToEnd, type Settled } from "./fakes";
-
-const LAUNCH_ID = "abcde";
-const TOKEN = "registration-token-0123456789";
-const nameOf = (number: number) => `ephemeral-4711-${LAUNCH_ID}-${number}`;
+import {
+  FakeWorld,
+  RecordingLog,
+  TOKEN,
+  httpError,
+  installVirtualClock,
+  nameOf,
+  startInWorld,
+  startOptionsWith,
+  type Settled,
+} from "./fakes";
 
 describe("startAgents (in-process, virtual time)", () => {
   let clock: sinon.SinonFakeTimers;
@@ -36,35 +40,8 @@ describe("startAgents (in-process, virtual time)", () => {
     assert.ok(!printed.includes(TOKEN), "the registration token reached the log");
   });
 
-  function options(overrides: Partial<StartOptions> = {}): StartOptions {
-    return {
-      pool: "Default",
-      runKey: "4711",
-      namePrefix: "ephemeral",
-      count: 1,
-      image: "myregistry.azurecr.io/ephemeral-agent:1",
-      collectionUrl: "https://dev.azure.com/myorg/",
-      token: TOKEN,
-      environment: { FOO: "bar" },
-      onlineTimeoutMs: 10 * 60_000,
-      maxLifetimeMinutes: 120,
-      keepOnFailure: false,
-      pollIntervalMs: DEFAULT_POLL_INTERVAL_MS.start,
-      ...overrides,
-    };
-  }
-
   function start(overrides: Partial<StartOptions> = {}): Promise<Settled<StartResult>> {
-    const operation = startAgents(options(overrides), {
-      provider: world.provider,
-      pools: world.pools,
-      log,
-      signal: abort.signal,
-      clock: () => clock.now,
-      launchId: LAUNCH_ID,
-      newAgentKey: reusedAgentKey,
-    });
-    return runToEnd(clock, operation);
+    return startInWorld(world, clock, startOptionsWith(overrides), { log, signal: abort.signal });
   }
 
   function failure(settled: Settled<StartResult>): StartFailure {

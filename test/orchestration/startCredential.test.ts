@@ -1,43 +1,23 @@
-// startAgents with registration "agentCredential", in-process against the fake provider and pool. Key generation
-// is real work on libuv's thread pool, so the virtual clock is driven by a loop that also lets real callbacks run.
+// startAgents with registration "agentCredential", in-process against the fake provider and pool, in virtual time.
+// The agents' keys are made in real time before each test (test/agentKeys.ts), so the start itself only waits on
+// fake timers.
 import assert from "node:assert/strict";
 import type sinon from "sinon";
 import { privateKeyFromRsaParametersFile } from "../../tasks/common/core/agentCredential";
 import { ENV } from "../../tasks/common/core/contract";
 import type { AgentContainerSpec, PoolAccess } from "../../tasks/common/core/ports";
-import { DEFAULT_POLL_INTERVAL_MS } from "../../tasks/common/core/timing";
-import {
-  StartFailure,
-  isCancellation,
-  startAgents,
-  type StartOptions,
-  type StartResult,
-} from "../../tasks/common/start/startAgents";
+import { StartFailure, isCancellation, type StartResult } from "../../tasks/common/start/startAgents";
 import { reusedAgentKey } from "../agentKeys";
-import { FakeWorld, RecordingLog, installVirtualClock, type Settled } from "./fakes";
-
-const LAUNCH_ID = "abcde";
-const TOKEN = "registration-token-0123456789";
-const nameOf = (number: number) => `ephemeral-4711-${LAUNCH_ID}-${number}`;
-/** Real time the start may take for its key generation; only guards against a hang. */
-const REAL_TIME_GUARD_MS = 120_000;
-
-async function runWithRealWork<T>(clock: sinon.SinonFakeTimers, operation: Promise<T>): Promise<Settled<T>> {
-  const ended: { as?: Settled<T> } = {};
-  const settled = operation.then(
-    (value) => (ended.as = { ok: true, value }),
-    (error: unknown) => (ended.as = { ok: false, error }),
-  );
-  const guard = performance.now() + REAL_TIME_GUARD_MS;
-  for (;;) {
-    await clock.tickAsync(0);
-    if (ended.as) break;
-    if (performance.now() > guard) throw new Error("the start did not end");
-    if (clock.countTimers() === 0) await new Promise((resolve) => setImmediate(resolve));
-    else await clock.nextAsync();
-  }
-  return settled;
-}
+import {
+  FakeWorld,
+  RecordingLog,
+  TOKEN,
+  installVirtualClock,
+  nameOf,
+  startInWorld,
+  startOptionsWith,
+  type Settled,
+} from "./fakes";
 
 describe("startAgents with the agent's own credential (in-process)", () => {
   let clock: sinon.SinonFakeTimers;
@@ -46,6 +26,7 @@ describe("startAgents with the agent's own credential (in-process)", () => {
   let abort: AbortController;
   let specs: AgentContainerSpec[];
 
+  before(() => reusedAgentKey());
   beforeEach(() => {
     clock = installVirtualClock();
     world = new FakeWorld(clock);
@@ -57,25 +38,6 @@ describe("startAgents with the agent's own credential (in-process)", () => {
   });
   afterEach(() => clock.restore());
 
-  function options(overrides: Partial<StartOptions> = {}): StartOptions {
-    return {
-      pool: "Default",
-      runKey: "4711",
-      namePrefix: "ephemeral",
-      count: 2,
-      image: "myregistry.azurecr.io/ephemeral-agent:1",
-      collectionUrl: "https://dev.azure.com/myorg/",
-      token: TOKEN,
-      registration: "agentCredential",
-      environment: { FOO: "bar" },
-      onlineTimeoutMs: 10 * 60_000,
-      maxLifetimeMinutes: 120,
-      keepOnFailure: false,
-      pollIntervalMs: DEFAULT_POLL_INTERVAL_MS.start,
-      ...overrides,
-    };
-  }
-
   function start(pools: PoolAccess = world.pools): Promise<Settled<StartResult>> {
     const provider = {
       ...world.provider,
@@ -84,16 +46,8 @@ describe("startAgents with the agent's own credential (in-process)", () => {
         return world.provider.create(spec);
       },
     };
-    const operation = startAgents(options(), {
-      provider,
-      pools,
-      log,
-      signal: abort.signal,
-      clock: () => clock.now,
-      launchId: LAUNCH_ID,
-      newAgentKey: reusedAgentKey,
-    });
-    return runWithRealWork(clock, operation);
+    const options = startOptionsWith({ count: 2, registration: "agentCredential" });
+    return startInWorld(world, clock, options, { provider, pools, log, signal: abort.signal });
   }
 
   function failure(settled: Settled<StartResult>): StartFailure {
@@ -150,7 +104,7 @@ describe("startAgents with the agent's own credential (in-process)", () => {
 
   it("leaves no registration behind when cancelled after registering and before creating containers", async () => {
     world.onCall = (call) => {
-      // The keys are made in parallel, so the agents register in either order: cancel at the second.
+      // The agents register in parallel, in either order: cancel at the second.
       if (call.method === "registerAgent" && world.callsOf("registerAgent").length === 2) abort.abort();
     };
     const error = failure(await start());

@@ -3,17 +3,35 @@
 import Docker from "dockerode";
 import { spawn } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, rename, rm, stat } from "node:fs/promises";
-import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, readdirSync, readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
 export const repositoryRoot = path.resolve(__dirname, "..");
 export const baseImage = "ephemeral-agents-test-base:bookworm";
-export const agentImage = "ephemeral-agents-test-agent:latest";
-
 const cacheDirectory = path.join(repositoryRoot, ".cache");
 const baseRootFsTarball = path.join(cacheDirectory, "ephemeral-agents-test-base-bookworm.tar");
 const agentImageDirectory = path.join(repositoryRoot, "images", "agent");
+/**
+ * Tagged by the content of images/agent: two checkouts with different start scripts on one engine (parallel work
+ * trees, or a test run beside an edit) never run each other's image.
+ */
+export const agentImage = `ephemeral-agents-test-agent:${contentTag(agentImageDirectory)}`;
+
+function contentTag(directory: string): string {
+  const hash = createHash("sha256");
+  for (const file of readdirSync(directory).sort()) {
+    if (!statSync(path.join(directory, file)).isFile()) continue;
+    hash
+      .update(file)
+      .update("\0")
+      .update(readFileSync(path.join(directory, file)))
+      .update("\0");
+  }
+  return hash.digest("hex").slice(0, 12);
+}
+
 const fakeAgentDirectory = path.join(__dirname, "fake-agent");
 const basePackages = ["curl", "git", "jq", "ca-certificates", "libicu72", "procps"];
 const debianMirror = "http://deb.debian.org/debian";

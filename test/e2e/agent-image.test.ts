@@ -12,7 +12,7 @@ import path from "node:path";
 import { startDevOps, type DevOpsStandin } from "../../standins/devops";
 import { ContainerTracker, type ContainerRun } from "./containers";
 import { requireDockerEngine } from "./engine";
-import { buildAgentImage, docker, packFakeAgent } from "../../standins/images";
+import { agentImage, buildAgentImage, docker, packFakeAgent } from "../../standins/images";
 
 const token = "agent-image-test-token-0123456789";
 /** Upper bound that only guards against a hang; a stop that works takes a few seconds. */
@@ -408,7 +408,7 @@ describe("agent image (real Docker engine)", function () {
 
     it("uses an agent baked into the image without asking for a package", async () => {
       const bakedImage = await buildAgentImage({
-        tag: "ephemeral-agents-test-agent:baked",
+        tag: `${agentImage}-baked`,
         agentPackageFile: agentPackagePath,
       });
       const agentName = "image-test-baked";

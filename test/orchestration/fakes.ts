@@ -378,7 +378,8 @@ export function startInWorld(
   world: FakeWorld,
   clock: sinon.SinonFakeTimers,
   options: StartOptions,
-  context: Pick<StartContext, "log" | "signal"> & Partial<Pick<StartContext, "provider" | "pools">>,
+  context: Pick<StartContext, "log" | "signal"> &
+    Partial<Pick<StartContext, "provider" | "pools" | "newAgentKey">>,
 ): Promise<Settled<StartResult>> {
   const operation = startAgents(options, {
     provider: world.provider,

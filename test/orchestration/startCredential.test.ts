@@ -1,10 +1,11 @@
 // startAgents with registration "agentCredential", in-process against the fake provider and pool, in virtual time.
-// The agents' keys are made in real time before each test (test/agentKeys.ts), so the start itself only waits on
-// fake timers.
+// The agents' keys are made in real time before each test (test/agentKeys.ts) and handed out after KEY_MS of
+// virtual time each, so the start itself only waits on fake timers.
 import assert from "node:assert/strict";
 import type sinon from "sinon";
 import { privateKeyFromRsaParametersFile } from "../../tasks/common/core/agentCredential";
 import { ENV } from "../../tasks/common/core/contract";
+import type { AgentKey } from "../../tasks/common/core/agentCredential";
 import type { AgentContainerSpec, PoolAccess } from "../../tasks/common/core/ports";
 import { StartFailure, isCancellation, type StartResult } from "../../tasks/common/start/startAgents";
 import { reusedAgentKey } from "../agentKeys";
@@ -19,12 +20,17 @@ import {
   type Settled,
 } from "./fakes";
 
+/** Virtual time one key takes to make; the start makes two at a time. */
+const KEY_MS = 300;
+
 describe("startAgents with the agent's own credential (in-process)", () => {
   let clock: sinon.SinonFakeTimers;
   let world: FakeWorld;
   let log: RecordingLog;
   let abort: AbortController;
   let specs: AgentContainerSpec[];
+  /** When each key was asked for and when it was made, in virtual time. */
+  let keys: { askedAt: number; madeAt?: number }[];
 
   before(() => reusedAgentKey());
   beforeEach(() => {
@@ -35,10 +41,20 @@ describe("startAgents with the agent's own credential (in-process)", () => {
     log = new RecordingLog();
     abort = new AbortController();
     specs = [];
+    keys = [];
   });
   afterEach(() => clock.restore());
 
-  function start(pools: PoolAccess = world.pools): Promise<Settled<StartResult>> {
+  async function newAgentKey(): Promise<AgentKey> {
+    const made: { askedAt: number; madeAt?: number } = { askedAt: clock.now };
+    keys.push(made);
+    const key = await reusedAgentKey();
+    await new Promise((resolve) => setTimeout(resolve, KEY_MS));
+    made.madeAt = clock.now;
+    return key;
+  }
+
+  function start(pools: PoolAccess = world.pools, count = 2): Promise<Settled<StartResult>> {
     const provider = {
       ...world.provider,
       create: (spec: AgentContainerSpec) => {
@@ -46,8 +62,8 @@ describe("startAgents with the agent's own credential (in-process)", () => {
         return world.provider.create(spec);
       },
     };
-    const options = startOptionsWith({ count: 2, registration: "agentCredential" });
-    return startInWorld(world, clock, options, { provider, pools, log, signal: abort.signal });
+    const options = startOptionsWith({ count, registration: "agentCredential" });
+    return startInWorld(world, clock, options, { provider, pools, newAgentKey, log, signal: abort.signal });
   }
 
   function failure(settled: Settled<StartResult>): StartFailure {
@@ -56,18 +72,22 @@ describe("startAgents with the agent's own credential (in-process)", () => {
     return settled.error;
   }
 
-  it("registers every agent before it creates a container, and hands each only its own credential files", async () => {
+  it("registers each agent before it creates its container, and hands each only its own credential files", async () => {
     const settled = await start();
     assert.ok(settled.ok, String(!settled.ok && settled.error));
     const methods = world.calls.map((call) => call.method);
     assert.deepEqual(methods.slice(0, 4), ["findPool", "checkCanManage", "prepare", "agentPackage"]);
-    assert.ok(
-      methods.lastIndexOf("registerAgent") < methods.indexOf("create"),
-      `registrations come first: ${methods.join(", ")}`,
-    );
+    for (const name of [nameOf(1), nameOf(2)]) {
+      const index = (method: string) =>
+        world.calls.findIndex((call) => call.method === method && call.name === name);
+      assert.ok(
+        index("registerAgent") < index("create"),
+        `${name} is registered first: ${methods.join(", ")}`,
+      );
+    }
     assert.deepEqual(
       settled.value.steps.map((step) => step.name),
-      ["Check pool and provider", "Register agents", "Create containers", "Wait for agents online"],
+      ["Check pool and provider", "Register agents and create containers", "Wait for agents online"],
     );
 
     assert.equal(specs.length, 2);
@@ -102,22 +122,85 @@ describe("startAgents with the agent's own credential (in-process)", () => {
     );
   });
 
-  it("leaves no registration behind when cancelled after registering and before creating containers", async () => {
-    world.onCall = (call) => {
-      // The agents register in parallel, in either order: cancel at the second.
-      if (call.method === "registerAgent" && world.callsOf("registerAgent").length === 2) abort.abort();
-    };
-    const error = failure(await start());
-    assert.ok(isCancellation(error), error.message);
-    assert.equal(world.callsOf("registerAgent").length, 2);
-    assert.deepEqual(world.callsOf("create"), []);
+  it("requests the first container once its own key and registration exist, while later keys are being made", async () => {
+    const settled = await start(world.pools, 6);
+    assert.ok(settled.ok, String(!settled.ok && settled.error));
+    assert.deepEqual(
+      keys.map((key) => [key.askedAt, key.madeAt]),
+      [
+        [0, 300],
+        [0, 300],
+        [300, 600],
+        [300, 600],
+        [600, 900],
+        [600, 900],
+      ],
+      "two keys at a time, in agent order",
+    );
+    const creations = world.callsOf("create");
+    assert.deepEqual(
+      creations.map((call) => [call.name, call.at]),
+      [
+        [nameOf(1), 300],
+        [nameOf(2), 425],
+        [nameOf(3), 600],
+        [nameOf(4), 725],
+        [nameOf(5), 900],
+        [nameOf(6), 1025],
+      ],
+      "each container as soon as its agent is registered and 125 ms have passed since the last creation",
+    );
+    assert.ok(creations[0].at < Math.max(...keys.map((key) => key.madeAt!)));
+    assert.match(
+      log.text,
+      /Created 6 container\(s\) in 1\.0 s; the first was requested 0\.3 s after the task began\./,
+    );
+  });
+
+  it("removes every registration and container made so far when a registration fails, and begins no new one", async () => {
+    world.fail("registerAgent", new Error("HTTP 500 from the pool"), { name: nameOf(3) });
+    const error = failure(await start(world.pools, 6));
+    assert.match(error.message, /HTTP 500 from the pool/);
+    assert.deepEqual(
+      world.callsOf("create").map((call) => call.name),
+      [nameOf(1), nameOf(2)],
+      "the agents registered before the failure got their containers",
+    );
+    assert.deepEqual(
+      world.callsOf("registerAgent").map((call) => call.name),
+      [1, 2, 3].map(nameOf),
+      "no registration after the failure",
+    );
+    assert.deepEqual(
+      keys.map((key) => key.askedAt),
+      [0, 0, 300, 300, 600],
+      "the last agent, whose turn came after the failure, asked for no key",
+    );
     assert.deepEqual(world.left(), { containers: [], agents: [] });
   });
 
-  it("removes the registrations it made when another registration fails", async () => {
-    world.fail("registerAgent", new Error("HTTP 500 from the pool"), { name: nameOf(2) });
-    const error = failure(await start());
-    assert.match(error.message, /HTTP 500 from the pool/);
+  it("removes every registration and container when cancelled while later agents are still being registered", async () => {
+    world.onCall = (call) => {
+      if (call.method === "create" && call.name === nameOf(2)) abort.abort();
+    };
+    const error = failure(await start(world.pools, 6));
+    assert.ok(isCancellation(error), error.message);
+    assert.deepEqual(
+      world.callsOf("create").map((call) => call.name),
+      [nameOf(1), nameOf(2)],
+    );
+    assert.ok(world.callsOf("registerAgent").length >= 2);
+    assert.equal(keys.length, 4, "no key asked for after the cancellation");
+    assert.deepEqual(world.left(), { containers: [], agents: [] });
+  });
+
+  it("removes the registration when cancelled between an agent's registration and its container", async () => {
+    world.onCall = (call) => {
+      if (call.method === "registerAgent") abort.abort();
+    };
+    const error = failure(await start(world.pools, 1));
+    assert.ok(isCancellation(error), error.message);
+    assert.equal(world.callsOf("registerAgent").length, 1);
     assert.deepEqual(world.callsOf("create"), []);
     assert.deepEqual(world.left(), { containers: [], agents: [] });
   });

@@ -17,9 +17,11 @@ import {
   type PoolAccess,
   type PoolAgent,
   type ContainerStatus,
+  type AgentContainerSpec,
 } from "../core/ports";
-import type { AgentCredentialFiles, AgentKey } from "../core/agentCredential";
-import { registerAgents } from "./registrations";
+import { agentCredentialFiles, type AgentKey } from "../core/agentCredential";
+import { registerAgent, type RegistrationSettings } from "./registrations";
+import { CreationPacer, Turns, launchEach, type LaunchAgent } from "./launches";
 import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "../core/timing";
 
 export interface StartOptions {
@@ -91,6 +93,12 @@ const AGENT_PLATFORM = "linux-x64";
 const AGENT_WORK_FOLDER = "_work";
 /** Creations start at most 8 per second, under Resource Manager's write throttling of about 10 per second. */
 const CREATE_SPACING_MS = 125;
+/**
+ * Keys are made two at a time, in agent order, so that the first agent's key is not slowed by all the others:
+ * each takes one of libuv's 4 threads and a core while it is made, and threads stay free for the requests' DNS
+ * lookups. Two keep up with the creation spacing where a key takes up to 250 ms of CPU.
+ */
+const KEYS_AT_ONCE = 2;
 const PROGRESS_EVERY_MS = 30_000;
 /**
  * The pool is asked every round, since it tells when agents are online; the containers, which only tell of a
@@ -113,8 +121,8 @@ export async function startAgents(options: StartOptions, context: StartContext):
     totalMs: timer.elapsedMs,
     providerDescription: provider.description,
   });
-  const launches: Promise<void>[] = [];
-  const registeredAgentIds = new Map<string, number>();
+  /** Whether a registration or a creation was requested: from then on a failure removes what may exist. */
+  let madeRequests = false;
   const ownCredential = options.registration === "agentCredential";
   let pool: Pool | undefined;
 
@@ -136,8 +144,6 @@ export async function startAgents(options: StartOptions, context: StartContext):
       `Launching ${names.length} agent(s) for pool '${pool.name}' on ${provider.description}: ${names.join(", ")}`,
     );
 
-    const poolName = pool.name;
-    let credentials: Map<string, AgentCredentialFiles> | undefined;
     if (ownCredential && !agentPackage) {
       log.warn(
         `${options.collectionUrl} lists no agent package for ${AGENT_PLATFORM}: the image must have the agent baked in.`,
@@ -149,59 +155,64 @@ export async function startAgents(options: StartOptions, context: StartContext):
           [ENV.agentPackageSha256]: agentPackage.sha256 ?? "",
         }
       : {};
-    if (ownCredential) {
-      const registrationPool = pool;
-      credentials = await timer.time("Register agents", () =>
-        registerAgents(
-          names,
-          registrationPool,
-          {
-            runKey: options.runKey,
-            collectionUrl: options.collectionUrl,
-            agentVersion: agentPackage?.version,
-            workFolder: AGENT_WORK_FOLDER,
-          },
-          { pools, newAgentKey: context.newAgentKey },
-          signal,
-          (name, agentId) => registeredAgentIds.set(name, agentId),
-        ),
+    const launchPool = pool;
+    const pacer = new CreationPacer(clock, CREATE_SPACING_MS);
+    /** When the first container was requested, since the task began. */
+    let firstCreationMs: number | undefined;
+    const createContainer = async (
+      name: string,
+      secret: Pick<AgentContainerSpec, "token" | "agentCredential">,
+      launchSignal: AbortSignal,
+    ): Promise<void> => {
+      await pacer.slot(launchSignal);
+      const identity: AgentIdentity = {
+        name,
+        pool: launchPool.name,
+        runKey: options.runKey,
+        created: new Date(),
+        lifetimeMinutes: options.maxLifetimeMinutes,
+      };
+      madeRequests = true;
+      firstCreationMs ??= timer.elapsedMs;
+      await provider.create({
+        identity,
+        image: options.image,
+        environment: {
+          ...agentEnvironment(identity, options.collectionUrl, options.environment),
+          ...packageEnvironment,
+        },
+        ...secret,
+      });
+    };
+    const keys = new Turns(KEYS_AT_ONCE);
+    const registration: RegistrationSettings = {
+      runKey: options.runKey,
+      collectionUrl: options.collectionUrl,
+      agentVersion: agentPackage?.version,
+      workFolder: AGENT_WORK_FOLDER,
+    };
+    const launchWithToken: LaunchAgent = (name, launchSignal) =>
+      createContainer(name, { token: options.token }, launchSignal);
+    const launchWithOwnCredential: LaunchAgent = async (name, launchSignal) => {
+      const key = await keys.run(context.newAgentKey, launchSignal);
+      throwIfCancelled(launchSignal);
+      madeRequests = true;
+      const registered = await registerAgent(name, key.publicKey, launchPool, registration, pools);
+      const files = agentCredentialFiles(registered.settings, registered.authorization, key);
+      await createContainer(name, { agentCredential: files }, launchSignal);
+    };
+
+    const launchBegan = clock();
+    await timer.time(ownCredential ? "Register agents and create containers" : "Create containers", () =>
+      launchEach(names, ownCredential ? launchWithOwnCredential : launchWithToken, signal),
+    );
+    if (ownCredential)
+      log.info(
+        `Registered ${names.length} agent(s) with their own credentials in pool '${launchPool.name}'.`,
       );
-      log.info(`Registered ${names.length} agent(s) with their own credentials in pool '${poolName}'.`);
-      throwIfCancelled(signal);
-    }
-    await timer.time("Create containers", async () => {
-      const created = clock();
-      let failure: { reason: unknown } | undefined;
-      for (const [index, name] of names.entries()) {
-        if (index > 0) await sleep(CREATE_SPACING_MS, signal);
-        if (failure) break;
-        const identity: AgentIdentity = {
-          name,
-          pool: poolName,
-          runKey: options.runKey,
-          created: new Date(),
-          lifetimeMinutes: options.maxLifetimeMinutes,
-        };
-        const launch = provider.create({
-          identity,
-          image: options.image,
-          environment: {
-            ...agentEnvironment(identity, options.collectionUrl, options.environment),
-            ...packageEnvironment,
-          },
-          ...(credentials ? { agentCredential: credentials.get(name) } : { token: options.token }),
-        });
-        // Handled at once: a creation that fails while later ones are still spaced out must not go unhandled
-        // (Node ends the process on an unhandled rejection, before anything is removed), and stops the rest.
-        void launch.catch((reason: unknown) => {
-          failure ??= { reason };
-        });
-        launches.push(launch);
-      }
-      await Promise.allSettled(launches);
-      if (failure) throw failure.reason;
-      log.info(`Created ${names.length} container(s) in ${formatDuration(clock() - created)}.`);
-    });
+    log.info(
+      `Created ${names.length} container(s) in ${formatDuration(clock() - launchBegan)}; the first was requested ${formatDuration(firstCreationMs ?? 0)} after the task began.`,
+    );
 
     const onlinePool = pool;
     await timer.time("Wait for agents online", () =>
@@ -211,10 +222,8 @@ export async function startAgents(options: StartOptions, context: StartContext):
     return result();
   } catch (error) {
     if (options.keepOnFailure) {
-      if (launches.length || registeredAgentIds.size)
-        log.warn(`keepOnFailure is set: leaving ${names.join(", ")} in place for debugging.`);
-    } else if (launches.length || registeredAgentIds.size) {
-      await Promise.allSettled(launches);
+      if (madeRequests) log.warn(`keepOnFailure is set: leaving ${names.join(", ")} in place for debugging.`);
+    } else if (madeRequests) {
       await removeEverything(names, pool, context);
     }
     throw new StartFailure(error, result());

@@ -128,6 +128,24 @@ describe("startAgents (in-process, virtual time)", () => {
       );
     });
 
+    it("keeps 50 creations 125 ms apart, each waiting for its slot without a listener warning", async () => {
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning);
+      process.on("warning", onWarning);
+      try {
+        const settled = await start({ count: 50 });
+        assert.ok(settled.ok, String(!settled.ok && settled.error));
+        await new Promise((resolve) => process.nextTick(resolve));
+      } finally {
+        process.off("warning", onWarning);
+      }
+      assert.deepEqual(
+        world.callsOf("create").map((call) => call.at),
+        Array.from({ length: 50 }, (_, index) => index * 125),
+      );
+      assert.deepEqual(warnings, []);
+    });
+
     it("asks the pool once per round and the containers every third round, however many agents wait", async () => {
       world.defaultScript = { registersAfterMs: 1000, onlineAfterMs: 9500 };
       const settled = await start({ count: 3 });

@@ -151,10 +151,36 @@ describe("startAgents with the agent's own credential (in-process)", () => {
       "each container as soon as its agent is registered and 125 ms have passed since the last creation",
     );
     assert.ok(creations[0].at < Math.max(...keys.map((key) => key.madeAt!)));
-    assert.match(
-      log.text,
-      /Created 6 container\(s\) in 1\.0 s; the first was requested 0\.3 s after the task began\./,
+    assert.match(log.text, /Created 6 container\(s\) in 1\.0 s; the first was requested after 0\.3 s\./);
+  });
+
+  it("makes keys while the pool and the provider are checked", async () => {
+    const prepare = world.provider.prepare.bind(world.provider);
+    world.provider.prepare = async (plan) => {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await prepare(plan);
+    };
+    const settled = await start(world.pools, 6);
+    assert.ok(settled.ok, String(!settled.ok && settled.error));
+    assert.equal(world.callsOf("prepare")[0].at, 600);
+    assert.deepEqual(
+      keys.map((key) => key.madeAt),
+      [300, 300, 600, 600, 900, 900],
     );
+    assert.deepEqual(
+      world.callsOf("create").map((call) => call.at),
+      [600, 725, 850, 975, 1100, 1225],
+      "four keys were made during the checks: the creations follow each other 125 ms apart",
+    );
+  });
+
+  it("begins no more keys when a check fails", async () => {
+    world.fail("prepare", new Error("prepare refused"));
+    const error = failure(await start(world.pools, 6));
+    assert.equal(error.message, "prepare refused");
+    await clock.tickAsync(5000);
+    assert.equal(keys.length, 2, "only the two keys begun before the failure");
+    assert.deepEqual(world.callsOf("registerAgent"), []);
   });
 
   it("removes every registration and container made so far when a registration fails, and begins no new one", async () => {

@@ -1,3 +1,5 @@
+import { defaultMaxListeners, setMaxListeners } from "node:events";
+import type { AgentKey } from "../core/agentCredential";
 import { sleep, throwIfCancelled, type Clock } from "../core/timing";
 
 /**
@@ -18,6 +20,8 @@ export async function launchEach(
   signal: AbortSignal,
 ): Promise<void> {
   const stop = new AbortController();
+  // Each launch waits on the signal at most once at a time (for a key or a creation slot).
+  setMaxListeners(names.length + defaultMaxListeners, stop.signal);
   const onAbort = () => stop.abort();
   signal.addEventListener("abort", onAbort, { once: true });
   let failure: { reason: unknown } | undefined;
@@ -78,5 +82,45 @@ export class Turns {
       if (next) next();
       else this.running -= 1;
     }
+  }
+}
+
+/**
+ * One key per agent, made `atOnce` at a time in agent order from the moment the supply exists, so that keys are
+ * being made while the pool and the provider are checked. After `stop`, no more keys are begun.
+ */
+export class KeySupply {
+  private readonly stopped = new AbortController();
+  private readonly keys: Map<string, Promise<AgentKey>>;
+
+  constructor(names: readonly string[], make: () => Promise<AgentKey>, atOnce: number) {
+    const turns = new Turns(atOnce);
+    this.keys = new Map(
+      names.map((name) => {
+        const key = turns.run(make, this.stopped.signal);
+        // A key nobody takes after a stop must not end the process as an unhandled rejection.
+        key.catch(() => undefined);
+        return [name, key];
+      }),
+    );
+  }
+
+  /** The agent's key; when `signal` fires first, the supply stops, and the key is awaited no longer than the keys being made. */
+  async take(name: string, signal: AbortSignal): Promise<AgentKey> {
+    const key = this.keys.get(name);
+    if (!key) throw new Error(`No key is made for agent ${name}.`);
+    const onAbort = () => this.stop();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const made = await key;
+      throwIfCancelled(signal);
+      return made;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  stop(): void {
+    this.stopped.abort();
   }
 }

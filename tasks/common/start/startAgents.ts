@@ -21,7 +21,7 @@ import {
 } from "../core/ports";
 import { agentCredentialFiles, type AgentKey } from "../core/agentCredential";
 import { registerAgent, type RegistrationSettings } from "./registrations";
-import { CreationPacer, Turns, launchEach, type LaunchAgent } from "./launches";
+import { CreationPacer, KeySupply, launchEach, type LaunchAgent } from "./launches";
 import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "../core/timing";
 
 export interface StartOptions {
@@ -94,9 +94,10 @@ const AGENT_WORK_FOLDER = "_work";
 /** Creations start at most 8 per second, under Resource Manager's write throttling of about 10 per second. */
 const CREATE_SPACING_MS = 125;
 /**
- * Keys are made two at a time, in agent order, so that the first agent's key is not slowed by all the others:
- * each takes one of libuv's 4 threads and a core while it is made, and threads stay free for the requests' DNS
- * lookups. Two keep up with the creation spacing where a key takes up to 250 ms of CPU.
+ * Keys are made from the task's start, while the pool and the provider are checked, two at a time in agent order,
+ * so that the first agent's key is not slowed by all the others: each takes one of libuv's 4 threads and a core
+ * while it is made, and threads stay free for the requests' DNS lookups. Two keep up with the creation spacing
+ * where a key takes up to 250 ms of CPU.
  */
 const KEYS_AT_ONCE = 2;
 const PROGRESS_EVERY_MS = 30_000;
@@ -131,6 +132,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
       `The agent will not report environment entry ${entry.name} as a capability (${entry.reason}): a demand on it would never match.`,
     );
   }
+  const keys = ownCredential ? new KeySupply(names, context.newAgentKey, KEYS_AT_ONCE) : undefined;
   try {
     const { found, agentPackage } = await timer.time("Check pool and provider", async () => {
       const found = await pools.findPool(options.pool);
@@ -184,34 +186,32 @@ export async function startAgents(options: StartOptions, context: StartContext):
         ...secret,
       });
     };
-    const keys = new Turns(KEYS_AT_ONCE);
     const registration: RegistrationSettings = {
       runKey: options.runKey,
       collectionUrl: options.collectionUrl,
       agentVersion: agentPackage?.version,
       workFolder: AGENT_WORK_FOLDER,
     };
-    const launchWithToken: LaunchAgent = (name, launchSignal) =>
-      createContainer(name, { token: options.token }, launchSignal);
-    const launchWithOwnCredential: LaunchAgent = async (name, launchSignal) => {
-      const key = await keys.run(context.newAgentKey, launchSignal);
-      throwIfCancelled(launchSignal);
-      madeRequests = true;
-      const registered = await registerAgent(name, key.publicKey, launchPool, registration, pools);
-      const files = agentCredentialFiles(registered.settings, registered.authorization, key);
-      await createContainer(name, { agentCredential: files }, launchSignal);
-    };
+    const launchAgent: LaunchAgent = keys
+      ? async (name, launchSignal) => {
+          const key = await keys.take(name, launchSignal);
+          madeRequests = true;
+          const registered = await registerAgent(name, key.publicKey, launchPool, registration, pools);
+          const files = agentCredentialFiles(registered.settings, registered.authorization, key);
+          await createContainer(name, { agentCredential: files }, launchSignal);
+        }
+      : (name, launchSignal) => createContainer(name, { token: options.token }, launchSignal);
 
     const launchBegan = clock();
     await timer.time(ownCredential ? "Register agents and create containers" : "Create containers", () =>
-      launchEach(names, ownCredential ? launchWithOwnCredential : launchWithToken, signal),
+      launchEach(names, launchAgent, signal),
     );
     if (ownCredential)
       log.info(
         `Registered ${names.length} agent(s) with their own credentials in pool '${launchPool.name}'.`,
       );
     log.info(
-      `Created ${names.length} container(s) in ${formatDuration(clock() - launchBegan)}; the first was requested ${formatDuration(firstCreationMs ?? 0)} after the task began.`,
+      `Created ${names.length} container(s) in ${formatDuration(clock() - launchBegan)}; the first was requested after ${formatDuration(firstCreationMs ?? 0)}.`,
     );
 
     const onlinePool = pool;
@@ -227,6 +227,8 @@ export async function startAgents(options: StartOptions, context: StartContext):
       await removeEverything(names, pool, context);
     }
     throw new StartFailure(error, result());
+  } finally {
+    keys?.stop();
   }
 }
 

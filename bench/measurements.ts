@@ -149,6 +149,9 @@ function totalMs(timed: TimedRun): number {
 
 export interface ScaleRun {
   totalMs: number;
+  /** Spawn to the first container group creation request the ARM stand-in received. */
+  firstCreationMs: number;
+  lastCreationMs: number;
   /** Spawn to the last agent online. */
   allOnlineMs: number;
   waitWindowMs: number;
@@ -166,6 +169,8 @@ export interface ScalePoint {
   count: number;
   runs: ScaleRun[];
   total: Summary;
+  firstCreation: Summary;
+  lastCreation: Summary;
   allOnline: Summary;
   /** Median total over the median total for one agent. */
   ratioToOne: number;
@@ -189,9 +194,8 @@ async function scaleRun(count: number, latency: PlatformLatency): Promise<ScaleR
     const timed = await runTimedTask(standins, { task: "StartEphemeralAgentV1", inputs: startInputs(count) });
     assertSucceeded(timed, `scale (${count} agents)`);
     if (onlineAt.size !== count) throw new Error(`scale: ${onlineAt.size} of ${count} agents went online`);
-    const allRunning =
-      Math.max(...standins.arm.requests.filter(isContainerGroupPut).map((request) => request.receivedAt)) +
-      latency.provisioningMs;
+    const creations = standins.arm.requests.filter(isContainerGroupPut).map((request) => request.receivedAt);
+    const allRunning = Math.max(...creations) + latency.provisioningMs;
     const firstOnline = Math.min(...onlineAt.values());
     const rounds = standins.devops.requests
       .filter((request) => isAgentList(request))
@@ -207,6 +211,8 @@ async function scaleRun(count: number, latency: PlatformLatency): Promise<ScaleR
     const minutes = (windowEnd - windowStart) / 60_000;
     return {
       totalMs: totalMs(timed),
+      firstCreationMs: Math.min(...creations) - timed.spawnedAt,
+      lastCreationMs: Math.max(...creations) - timed.spawnedAt,
       allOnlineMs: Math.max(...onlineAt.values()) - timed.spawnedAt,
       waitWindowMs: Math.round(windowEnd - windowStart),
       pollingRounds: rounds.length - 1,
@@ -238,6 +244,8 @@ export async function measureScale(
       count,
       runs: points,
       total,
+      firstCreation: summarise(points.map((run) => run.firstCreationMs)),
+      lastCreation: summarise(points.map((run) => run.lastCreationMs)),
       allOnline: summarise(points.map((run) => run.allOnlineMs)),
       ratioToOne: ratio(total.medianMs, oneMedian),
       armRequestsPerMinute: Math.round(median(points.map((run) => run.armRequestsPerMinute))),

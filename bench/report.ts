@@ -93,6 +93,20 @@ function rows(results: BenchResults): Row[] {
       target,
     ]);
   }
+  table.push(
+    [
+      `4. Time to the first container creation request, N = ${counts}`,
+      scale.points.map((point) => seconds(point.firstCreation.medianMs)).join(" / "),
+      `${scale.runsPerCount} each`,
+      "—",
+    ],
+    [
+      `4. Time to the last container creation request, N = ${counts}`,
+      scale.points.map((point) => seconds(point.lastCreation.medianMs)).join(" / "),
+      `${scale.runsPerCount} each`,
+      "—",
+    ],
+  );
   table.push([
     "4. HTTP 429 answers during the scale runs",
     `${throttled}`,

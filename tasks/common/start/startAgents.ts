@@ -159,7 +159,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
       : {};
     const launchPool = pool;
     const pacer = new CreationPacer(clock, CREATE_SPACING_MS);
-    /** When the first container was requested, since the task began. */
+    /** When the first container was requested, on the step timer. */
     let firstCreationMs: number | undefined;
     const createContainer = async (
       name: string,
@@ -214,9 +214,8 @@ export async function startAgents(options: StartOptions, context: StartContext):
       `Created ${names.length} container(s) in ${formatDuration(clock() - launchBegan)}; the first was requested after ${formatDuration(firstCreationMs ?? 0)}.`,
     );
 
-    const onlinePool = pool;
     await timer.time("Wait for agents online", () =>
-      waitUntilOnline(names, onlinePool, options, context, reports, timer),
+      waitUntilOnline(names, launchPool, options, context, reports, timer),
     );
     log.info(`All ${names.length} agent(s) are online after ${formatDuration(timer.elapsedMs)}.`);
     return result();

@@ -420,7 +420,7 @@ export class AciProvider implements AgentProvider {
     const { registryIdentity } = this.settings;
     if (registryIdentity && sameResourceId(registryIdentity, jobIdentity)) {
       this.settings.log.warn(
-        `jobIdentity is the same identity as registryIdentity: the container group carries it once, and the job may use every role it holds for as long as the agent lives. If the job needs more than AcrPull, give it an identity of its own rather than widening the pull identity, which other pipelines may share.`,
+        "jobIdentity is the same identity as registryIdentity: the container group carries it once, and the job may use every role it holds for as long as the agent lives. If the job needs more than AcrPull, give it an identity of its own rather than widening the pull identity, which other pipelines may share.",
       );
       return;
     }

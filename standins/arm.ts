@@ -1105,6 +1105,15 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
           "/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.Network/virtualNetworks/:vnet/subnets/:subnet/providers/Microsoft.Authorization/permissions",
         handle: arm(listPermissions),
       },
+      {
+        // Permissions_ListForResource (Authorization REST API) at a user-assigned identity: the pull or the job
+        // identity the container group is given. Whether the identity exists is not checked (not verified how ARM
+        // answers for a missing one).
+        method: "GET",
+        pattern:
+          "/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.ManagedIdentity/userAssignedIdentities/:identity/providers/Microsoft.Authorization/permissions",
+        handle: arm(listPermissions),
+      },
       { method: "GET", pattern: CONTAINER_GROUP, handle: arm(listContainerGroups) },
       {
         method: "GET",

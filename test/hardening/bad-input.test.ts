@@ -189,6 +189,20 @@ const PARSE_ROWS: BadInput[] = [
     /Input 'registryIdentity'.*only from Azure Container Registry.*clear registryIdentity/,
   ),
   start(
+    "a job identity that is not an identity resource ID",
+    { jobIdentity: "acr-push" },
+    /Input 'jobIdentity'.*'acr-push' is not a user-assigned managed identity resource ID: use \/subscriptions\//,
+  ),
+  start(
+    "a job identity for a Windows container in a subnet",
+    {
+      osType: "Windows",
+      subnetId: SUBNET,
+      jobIdentity: `/subscriptions/${subscriptionId}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/acr-push`,
+    },
+    /Input 'jobIdentity'.*Windows container in a virtual network cannot get tokens.*use osType Linux.*or clear jobIdentity/,
+  ),
+  start(
     "registration 'pat'",
     { registration: "pat" },
     /Input 'registration'.*'pat' is not supported: use one of agentCredential, token/,

@@ -29,6 +29,9 @@ const REGISTRY = "myregistry.azurecr.io";
 const REGISTRY_CONNECTION = "registry-connection";
 /** A busybox image that waits until stopped; tagged with the registry so that the registry connection fits. */
 const DOCKER_IMAGE = `${REGISTRY}/ephemeral-agents-test-secrets:1`;
+const IDENTITIES = `/subscriptions/${STANDIN_DEFAULTS.subscriptionId}/resourceGroups/identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities`;
+const REGISTRY_IDENTITY = `${IDENTITIES}/acr-pull`;
+const JOB_IDENTITY = `${IDENTITIES}/acr-push`;
 const IMAGE_SCRIPT = "trap 'exit 143' TERM; sleep 600 & wait $!";
 
 interface Scenario {
@@ -38,6 +41,8 @@ interface Scenario {
   registry: boolean;
   /** The registration token comes through the token input instead of the job's access token. */
   pat: boolean;
+  /** aci: the image is pulled with registryIdentity, and the container group carries a jobIdentity too. */
+  identities?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -56,11 +61,12 @@ const SCENARIOS: Scenario[] = [
     pat: false,
   },
   {
-    title: "aci, workload identity federation",
+    title: "aci, workload identity federation, registry and job identities",
     provider: "aci",
     scheme: "workloadIdentityFederation",
     registry: false,
     pat: false,
+    identities: true,
   },
   {
     title: "docker on the local engine, registry password, PAT",
@@ -293,6 +299,9 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
         count: "2",
       };
       if (scenario.registry) startInputs.registryConnection = REGISTRY_CONNECTION;
+      if (scenario.identities) {
+        Object.assign(startInputs, { registryIdentity: REGISTRY_IDENTITY, jobIdentity: JOB_IDENTITY });
+      }
       if (scenario.provider === "docker") startInputs.pullPolicy = "ifNotPresent";
       const start = await runTask(
         "StartEphemeralAgentV1",
@@ -413,6 +422,7 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
             containers: { properties: { environmentVariables: { name: string; secureValue?: string }[] } }[];
             imageRegistryCredentials?: { password?: string }[];
           };
+          identity?: { userAssignedIdentities: Record<string, object> };
         };
         const variables = group.properties.containers[0].properties.environmentVariables;
         assert.ok(
@@ -423,6 +433,16 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
         assert.ok(credential?.secureValue, "the agent's own credential reaches ACI as a secure value");
         if (scenario.registry) {
           assert.equal(group.properties.imageRegistryCredentials?.[0].password, secrets.registryPassword);
+        }
+        if (scenario.identities) {
+          assert.deepEqual(Object.keys(group.identity?.userAssignedIdentities ?? {}), [
+            REGISTRY_IDENTITY,
+            JOB_IDENTITY,
+          ]);
+          assert.ok(
+            standins.arm.requests.some((request) => request.path.startsWith(`${JOB_IDENTITY}/providers/`)),
+            "the job identity's permissions were read",
+          );
         }
         const schemes = standins.entra.requests.map(
           (request) => (request.caller as { scheme?: string })?.scheme,

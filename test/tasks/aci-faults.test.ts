@@ -35,6 +35,7 @@ const HUB_SUBNET = `${network("hub", "rg-network")}/subnets/aci`;
 /** A delegated subnet without NAT gateway or route table. */
 const CLOSED_SUBNET = `${network("closed")}/subnets/aci`;
 const IDENTITY = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/acr-pull`;
+const JOB_IDENTITY = IDENTITY.replace(/acr-pull$/, "acr-push");
 const IMAGE = "myregistry.azurecr.io/ephemeral-agent:1";
 
 type Inputs = Record<string, string>;
@@ -332,6 +333,70 @@ describe("ACI faults, start and teardown against the stand-ins", function () {
       assertFailed(
         result,
         /lacks Microsoft\.ManagedIdentity\/userAssignedIdentities\/assign\/action on managed identity/,
+        /'Managed Identity Operator'/,
+      );
+      assertNothingCreated();
+    });
+
+    it("puts the job identity on the container group beside the pull identity, and nowhere else", async () => {
+      const result = await start({ registryIdentity: IDENTITY, jobIdentity: JOB_IDENTITY });
+      assert.equal(result.outcome.status, "Succeeded", result.log);
+      assert.deepEqual(
+        result.warnings.filter((warning) => /identity|Could not check/.test(warning)),
+        [],
+        "both identities' permissions were read, and allow the assignment",
+      );
+      const [name] = (result.outcome.outputs?.agentNames ?? "").split(",");
+      const { identity, properties, ...rest } = standins.arm.containerGroup(name)?.request as {
+        identity: unknown;
+        properties: { imageRegistryCredentials: unknown };
+      };
+      assert.deepEqual(identity, {
+        type: "UserAssigned",
+        userAssignedIdentities: { [IDENTITY]: {}, [JOB_IDENTITY]: {} },
+      });
+      assert.deepEqual(properties.imageRegistryCredentials, [
+        { server: "myregistry.azurecr.io", identity: IDENTITY },
+      ]);
+      assert.doesNotMatch(JSON.stringify({ properties, ...rest }), /acr-push/);
+      assert.doesNotMatch(JSON.stringify(result.outcome), /acr-push/);
+      await teardown();
+    });
+
+    it("carries an identity given as both registryIdentity and jobIdentity once, and warns", async () => {
+      const result = await start({ registryIdentity: IDENTITY, jobIdentity: IDENTITY.toUpperCase() });
+      assert.equal(result.outcome.status, "Succeeded", result.log);
+      assert.ok(
+        result.warnings.some((warning) =>
+          /jobIdentity is the same identity as registryIdentity.*give it an identity of its own/.test(
+            warning,
+          ),
+        ),
+        result.warnings.join("\n"),
+      );
+      const [name] = (result.outcome.outputs?.agentNames ?? "").split(",");
+      const { identity } = standins.arm.containerGroup(name)?.request as { identity: unknown };
+      assert.deepEqual(identity, { type: "UserAssigned", userAssignedIdentities: { [IDENTITY]: {} } });
+      await teardown();
+    });
+
+    it("refuses up front a connection that may assign the pull identity but not the job identity", async () => {
+      intercept(
+        fault({
+          match: (request) =>
+            request.path.toLowerCase() ===
+            `${JOB_IDENTITY}/providers/Microsoft.Authorization/permissions`.toLowerCase(),
+          times: Infinity,
+          reply: {
+            status: 200,
+            body: { value: [{ actions: ["Microsoft.ContainerInstance/*"], notActions: [] }] },
+          },
+        }),
+      );
+      const result = await start({ registryIdentity: IDENTITY, jobIdentity: JOB_IDENTITY });
+      assertFailed(
+        result,
+        /lacks Microsoft\.ManagedIdentity\/userAssignedIdentities\/assign\/action on managed identity .*acr-push/,
         /'Managed Identity Operator'/,
       );
       assertNothingCreated();

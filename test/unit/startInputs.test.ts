@@ -34,6 +34,7 @@ describe("start task inputs", () => {
       subnetId: undefined,
       dnsServers: [],
       registryIdentity: undefined,
+      jobIdentity: undefined,
       cpu: 1,
       memoryGB: 2,
       osType: "Linux",
@@ -49,6 +50,21 @@ describe("start task inputs", () => {
 
   it("accepts a registry identity for an Azure Container Registry image", () => {
     assert.equal(aciOf(parseStartInputs({ ...ACI, registryIdentity: IDENTITY })).registryIdentity, IDENTITY);
+  });
+
+  it("accepts a job identity beside the registry identity, and the same identity as both", () => {
+    const jobIdentity = IDENTITY.replace(/acr-pull$/, "acr-push");
+    const both = aciOf(parseStartInputs({ ...ACI, registryIdentity: IDENTITY, jobIdentity }));
+    assert.deepEqual([both.registryIdentity, both.jobIdentity], [IDENTITY, jobIdentity]);
+    const same = aciOf(parseStartInputs({ ...ACI, registryIdentity: IDENTITY, jobIdentity: IDENTITY }));
+    assert.equal(same.jobIdentity, IDENTITY);
+  });
+
+  it("accepts a job identity for a Windows container outside a virtual network", () => {
+    assert.equal(
+      aciOf(parseStartInputs({ ...ACI, osType: "Windows", jobIdentity: IDENTITY })).jobIdentity,
+      IDENTITY,
+    );
   });
 
   it("reads the docker provider's inputs", () => {

@@ -21,6 +21,7 @@ export type ProviderInputs =
         subnetId?: string;
         dnsServers?: string[];
         registryIdentity?: string;
+        jobIdentity?: string;
         cpu?: number;
         memoryGB?: number;
         osType?: OsType;

@@ -17,18 +17,42 @@ const USER_ASSIGNED_IDENTITY_ID =
   /^\/subscriptions\/[0-9a-fA-F-]{36}\/resourceGroups\/[-\w.()]+\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/[-\w]+$/i;
 const AZURE_CONTAINER_REGISTRY = /\.azurecr\.(io|cn|us)$/i;
 
-/** A user-assigned identity pulls only from Azure Container Registry, and only when given by its resource ID. */
-export function parseRegistryIdentity(value: string, image: ImageReference): string {
+function parseUserAssignedIdentity(input: string, value: string): string {
   if (!USER_ASSIGNED_IDENTITY_ID.test(value)) {
     throw new InputError(
-      "registryIdentity",
+      input,
       `'${value}' is not a user-assigned managed identity resource ID: use /subscriptions/<subscription id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name> (the identity's Properties page shows it).`,
     );
   }
+  return value;
+}
+
+/** A user-assigned identity pulls only from Azure Container Registry, and only when given by its resource ID. */
+export function parseRegistryIdentity(value: string, image: ImageReference): string {
+  parseUserAssignedIdentity("registryIdentity", value);
   if (!AZURE_CONTAINER_REGISTRY.test(image.registry)) {
     throw new InputError(
       "registryIdentity",
       `an identity can pull only from Azure Container Registry, but image '${image.reference}' comes from '${image.registry}': use an image in your registry (myregistry.azurecr.io/...), or clear registryIdentity.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The identity the job signs in with. A Linux container reaches it through the instance metadata endpoint; a
+ * Windows container in a virtual network cannot reach any token endpoint (Microsoft Learn, "Use managed identities
+ * with Azure Container Instances", Managed identity on Windows containers), so there it would never work.
+ */
+export function parseJobIdentity(
+  value: string,
+  container: { osType: "Linux" | "Windows"; subnetId?: string },
+): string {
+  parseUserAssignedIdentity("jobIdentity", value);
+  if (container.osType === "Windows" && container.subnetId) {
+    throw new InputError(
+      "jobIdentity",
+      "a Windows container in a virtual network cannot get tokens for a managed identity (Azure Container Instances offers it no token endpoint there): use osType Linux for jobs that sign in with the identity, or clear jobIdentity.",
     );
   }
   return value;

@@ -15,6 +15,7 @@ import { parseAgentNamePrefix } from "../core/naming";
 import {
   parseDnsServers,
   parseImage,
+  parseJobIdentity,
   parseRegistryIdentity,
   parseSubnetId,
   type ImageReference,
@@ -55,6 +56,8 @@ interface AciStartInputs {
   subnetId?: string;
   dnsServers: string[];
   registryIdentity?: string;
+  /** User-assigned managed identity the container group carries for the job's own use. */
+  jobIdentity?: string;
   cpu: number;
   memoryGB: number;
   osType: OsType;
@@ -131,6 +134,7 @@ function parseAciInputs(raw: RawInputs): AciStartInputs {
       "DNS servers apply only to container groups in a subnet: set subnetId, or clear dnsServers.",
     );
   }
+  const jobIdentity = optional(raw, "jobIdentity");
   return {
     azureSubscription: required(raw, "azureSubscription", "an Azure Resource Manager service connection"),
     resourceGroup: parseResourceGroup(
@@ -140,6 +144,7 @@ function parseAciInputs(raw: RawInputs): AciStartInputs {
     subnetId: subnetId === undefined ? undefined : parseSubnetId(subnetId),
     dnsServers,
     registryIdentity: optional(raw, "registryIdentity"),
+    jobIdentity: jobIdentity === undefined ? undefined : parseJobIdentity(jobIdentity, { osType, subnetId }),
     cpu: parseDecimal("cpu", optional(raw, "cpu") ?? "1", ACI_LIMITS.cpu),
     memoryGB: parseDecimal("memoryGB", optional(raw, "memoryGB") ?? "2", ACI_LIMITS.memoryGB),
     osType,

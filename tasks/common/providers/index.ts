@@ -40,6 +40,7 @@ export function aciSettings(
       registry ??
       (registryIdentity && image ? { server: image.registry, identityId: registryIdentity } : undefined),
     registryIdentity,
+    jobIdentity: aci.jobIdentity,
     ...runtime,
   };
 }

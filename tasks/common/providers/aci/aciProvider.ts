@@ -55,6 +55,8 @@ export interface AciSettings {
   registry?: RegistryCredential;
   /** User-assigned managed identity the container group pulls its image with. */
   registryIdentity?: string;
+  /** User-assigned managed identity the container group carries for the job's own use; never pulls the image. */
+  jobIdentity?: string;
   /** How often a long-running delete is polled. */
   pollIntervalMs?: number;
   /** Also the unit of the provider's own waits (see ACI_WAITS): tests shorten them all through baseDelayMs. */
@@ -190,6 +192,7 @@ export class AciProvider implements AgentProvider {
         `managed identity ${this.settings.registryIdentity}`,
       );
     }
+    if (this.settings.jobIdentity) await this.checkJobIdentity(this.settings.jobIdentity);
     if (this.plannedCreates > 0) await this.checkRegionQuota(this.location, this.plannedCreates);
   }
 
@@ -322,9 +325,7 @@ export class AciProvider implements AgentProvider {
       subnetIds: this.settings.subnetId ? [{ id: this.settings.subnetId }] : undefined,
       dnsConfig: this.settings.dnsServers.length ? { nameServers: [...this.settings.dnsServers] } : undefined,
       imageRegistryCredentials: this.registryCredentials(),
-      identity: this.settings.registryIdentity
-        ? { type: "UserAssigned", userAssignedIdentities: { [this.settings.registryIdentity]: {} } }
-        : undefined,
+      identity: this.groupIdentity(),
     };
     await this.paceCreation();
     const action = `create container group ${name}`;
@@ -399,6 +400,31 @@ export class AciProvider implements AgentProvider {
       };
     }
     return undefined;
+  }
+
+  /** The pull identity and the job's identity; only the pull identity is named in the registry credentials. */
+  private groupIdentity(): ContainerGroup["identity"] {
+    const identities = [this.settings.registryIdentity, this.settings.jobIdentity].filter(
+      (identity): identity is string => identity !== undefined,
+    );
+    if (identities.length === 0) return undefined;
+    const userAssignedIdentities: Record<string, object> = {};
+    for (const identity of identities) {
+      const known = Object.keys(userAssignedIdentities).some((key) => sameResourceId(key, identity));
+      if (!known) userAssignedIdentities[identity] = {};
+    }
+    return { type: "UserAssigned", userAssignedIdentities };
+  }
+
+  private async checkJobIdentity(jobIdentity: string): Promise<void> {
+    const { registryIdentity } = this.settings;
+    if (registryIdentity && sameResourceId(registryIdentity, jobIdentity)) {
+      this.settings.log.warn(
+        "jobIdentity is the same identity as registryIdentity: the container group carries it once, and the job may use every role it holds for as long as the agent lives. If the job needs more than AcrPull, give it an identity of its own rather than widening the pull identity, which other pipelines may share.",
+      );
+      return;
+    }
+    await this.checkPermissions(jobIdentity, [IDENTITY_ASSIGN_ACTION], `managed identity ${jobIdentity}`);
   }
 
   private registryCredentials(): ContainerGroup["imageRegistryCredentials"] {
@@ -550,6 +576,11 @@ export class AciProvider implements AgentProvider {
   private explain(error: unknown, action: string, image?: string): Error {
     return explainArmError(error, { action, resourceGroup: this.settings.resourceGroup, image });
   }
+}
+
+/** Resource IDs compare without regard to case (Azure Resource Manager treats them so). */
+function sameResourceId(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }
 
 function parseJson(text: string | null | undefined): object {

@@ -1,0 +1,35 @@
+import { RetailPrices } from "../clients/retailPrices";
+import type { Prices } from "../core/cost";
+import type { ProviderSettings } from "../providers";
+
+export interface PriceLookup {
+  /** The estimateCost input: false sends no request. */
+  estimateCost: boolean;
+  /** The Retail Prices API's URL; the public one unless a test points elsewhere. */
+  url?: string;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+/** Where the task's cost figures come from, or why it has none. */
+export function pricesFor(settings: ProviderSettings, lookup: PriceLookup): Prices {
+  if (!lookup.estimateCost) return { unavailable: "the price lookup is off (estimateCost: false)" };
+  if (settings.provider === "docker")
+    return { unavailable: "containers on a Docker engine have no price list" };
+  const { connection } = settings.aci;
+  // Azure operated by 21Vianet publishes its retail prices as a CSV download (prices.azure.cn), not through this API.
+  if (new URL(connection.armUrl).hostname.toLowerCase().endsWith(".chinacloudapi.cn")) {
+    return {
+      unavailable:
+        "Azure in China publishes its retail prices elsewhere (prices.azure.cn), which this task does not read",
+    };
+  }
+  return {
+    source: new RetailPrices({
+      url: lookup.url,
+      timeoutMs: lookup.timeoutMs,
+      agentHttp: connection.agentHttp,
+      signal: lookup.signal,
+    }),
+  };
+}

@@ -39,7 +39,9 @@ describe("Retail Prices stand-in and clients/retailPrices", () => {
 
   it("refuses a filter that is not a conjunction of 'eq' terms", async () => {
     standin = await startRetailPrices();
-    const response = await fetch(`${standin.url}?$filter=${encodeURIComponent("contains(meterName, 'vCPU')")}`);
+    const response = await fetch(
+      `${standin.url}?$filter=${encodeURIComponent("contains(meterName, 'vCPU')")}`,
+    );
     assert.equal(response.status, 400);
   });
 

@@ -74,7 +74,8 @@ describe("cost of Container Instances (core/cost)", () => {
   it("turns a failing source into a reason, never an exception", async () => {
     const failing = {
       source: {
-        containerInstancesPrices: () => Promise.reject(new Error("the API could not be reached: ECONNREFUSED")),
+        containerInstancesPrices: () =>
+          Promise.reject(new Error("the API could not be reached: ECONNREFUSED")),
       },
     };
     assert.deepEqual(await ratesOf(failing, "eastus"), {

@@ -109,9 +109,10 @@ describe("cost in the run: start and teardown against the stand-ins with the sav
       assertWithin(Number(row[1]), PER_MS * (deleted - since), PER_MS * (finished - since), name);
       total += Number(row[1]);
     }
-    const sum = /- Total: about ([\d.e-]+) USD \(Azure retail prices of Container Instances in eastus/.exec(
-      summary,
-    );
+    const sum =
+      /- Total: about ([\d.e-]+) USD for 2 of 2 agent\(s\) \(Azure retail prices of Container Instances in eastus/.exec(
+        summary,
+      );
     assert.ok(sum, summary);
     assertWithin(Number(sum[1]), total, total, "total");
   });

@@ -124,6 +124,44 @@ describe("cost of Container Instances (core/cost)", () => {
         "unknown: the container's size was not found",
       ],
     );
-    assert.match(cost.total, new RegExp(`^about ${formatMoney(a + b, "USD")} \\(Azure retail prices`));
+    assert.match(
+      cost.total,
+      new RegExp(
+        `^about ${formatMoney(a + b, "USD")} for 2 of 4 agent\\(s\\) \\(Azure retail prices.*\\); the others unknown$`,
+      ),
+    );
+  });
+
+  it("leaves the sweep's leftovers of other runs out", async () => {
+    const source = { containerInstancesPrices: () => Promise.resolve(SAVED.Items) };
+    const base = {
+      job: "",
+      container: "removed",
+      registration: "removed",
+      billedSize: LINUX,
+      lifetimeMs: 60_000,
+    };
+    const cost = await teardownCost(
+      [
+        { ...base, name: "ours", swept: false },
+        { ...base, name: "leftover", swept: true },
+      ],
+      { source },
+    );
+    assert.deepEqual(
+      cost.agents.map((agent) => agent.name),
+      ["ours"],
+    );
+  });
+
+  it("does not price a Windows container where the list lacks the Windows software meter", async () => {
+    const linuxOnly = SAVED.Items.filter((item) => item.meterName !== "Standard Windows Software Duration");
+    const source = { containerInstancesPrices: () => Promise.resolve(linuxOnly) };
+    const cost = await startCost(WINDOWS, 1, { source });
+    assert.equal(
+      startCostLine(cost),
+      "- Cost: unknown: the retail price list has no 'Standard Windows Software Duration' price for region 'eastus'",
+    );
+    assert.ok((await startCost(LINUX, 1, { source })).known);
   });
 });

@@ -124,7 +124,15 @@ function perSecond(item: RetailPriceItem): number {
   return item.retailPrice / seconds;
 }
 
-/** What one container of the given size costs per minute. */
+/** Why a container of this size cannot be priced at these rates (a Windows group without the Windows meter). */
+export function unpriceable(rates: AciRates, size: BilledSize): string | undefined {
+  if (size.osType === "Windows" && rates.windowsVcpuPerSecond === undefined) {
+    return `the retail price list has no '${ACI_METERS.windows}' price for region '${rates.region}'`;
+  }
+  return undefined;
+}
+
+/** What one container of the given size costs per minute; check unpriceable first. */
 export function perMinute(rates: AciRates, size: BilledSize): number {
   const windows = size.osType === "Windows" ? size.cpu * (rates.windowsVcpuPerSecond ?? 0) : 0;
   return 60 * (size.cpu * rates.vcpuPerSecond + size.memoryGB * rates.memoryGBPerSecond + windows);

@@ -4,6 +4,7 @@ import {
   formatMoney,
   perMinute,
   ratesOf,
+  unpriceable,
   type AciRates,
   type BilledSize,
   type Prices,
@@ -24,6 +25,8 @@ export async function startCost(
   if (!size) return { known: false, reason: "the provider did not say the containers' region and size" };
   const rates = await ratesOf(prices, size.region);
   if ("unknown" in rates) return { known: false, reason: rates.unknown };
+  const missing = unpriceable(rates, size);
+  if (missing) return { known: false, reason: missing };
   return { known: true, size, count, rates, perMinute: count * perMinute(rates, size) };
 }
 

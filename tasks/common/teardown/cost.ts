@@ -4,6 +4,7 @@ import {
   describeSize,
   formatMoney,
   ratesOf,
+  unpriceable,
   type AciRates,
   type Prices,
 } from "../core/cost";
@@ -25,8 +26,9 @@ export interface TeardownCost {
   total: string;
 }
 
-/** Prices each agent's container; never throws. */
-export async function teardownCost(agents: readonly AgentTeardown[], prices: Prices): Promise<TeardownCost> {
+/** Prices each of the run's containers (not the sweep's leftovers of other runs); never throws. */
+export async function teardownCost(removed: readonly AgentTeardown[], prices: Prices): Promise<TeardownCost> {
+  const agents = removed.filter((agent) => !agent.swept);
   const regions = [
     ...new Set(agents.flatMap((agent) => (agent.billedSize ? [agent.billedSize.region] : []))),
   ];
@@ -47,18 +49,27 @@ export async function teardownCost(agents: readonly AgentTeardown[], prices: Pri
       reasons.add(regionRates.unknown);
       return row("unknown");
     }
+    const missing = unpriceable(regionRates, agent.billedSize);
+    if (missing) {
+      reasons.add(missing);
+      return row("unknown");
+    }
     const amount = costOver(regionRates, agent.billedSize, agent.lifetimeMs);
     sums.set(regionRates.currency, (sums.get(regionRates.currency) ?? 0) + amount);
     used.set(regionRates.region, regionRates);
     return row(formatMoney(amount, regionRates.currency));
   });
   if ("unavailable" in prices) return { agents: rows, total: `unknown: ${prices.unavailable}` };
-  const known = [...sums].map(([currency, amount]) => formatMoney(amount, currency));
-  const unknown = [...reasons].map((reason) => `unknown: ${reason}`);
-  const sources = [...used.values()].map(describeRates);
-  const total = known.length
-    ? `about ${known.join(" + ")} (${[...sources, "lifetime from the container's creation to its removal"].join("; ")})${unknown.length ? `; ${unknown.join("; ")}` : ""}`
-    : unknown.join("; ") || "unknown";
+  const why = [...reasons].join("; ");
+  if (sums.size === 0) return { agents: rows, total: `unknown: ${why || "no container could be priced"}` };
+  const amounts = [...sums].map(([currency, amount]) => formatMoney(amount, currency)).join(" + ");
+  const sources = [
+    ...[...used.values()].map(describeRates),
+    "lifetime from the container's creation to its removal",
+  ];
+  const priced = rows.filter((row) => !row.cost.startsWith("unknown")).length;
+  const others = priced < rows.length ? `; the others unknown${why ? `: ${why}` : ""}` : "";
+  const total = `about ${amounts} for ${priced} of ${rows.length} agent(s) (${sources.join("; ")})${others}`;
   return { agents: rows, total };
 }
 

@@ -1,5 +1,4 @@
-import { RetailPrices } from "../clients/retailPrices";
-import type { Prices } from "../core/cost";
+import type { PriceSource, Prices } from "../core/cost";
 import type { ProviderSettings } from "../providers";
 
 export interface PriceLookup {
@@ -24,12 +23,20 @@ export function pricesFor(settings: ProviderSettings, lookup: PriceLookup): Pric
         "Azure in China publishes its retail prices elsewhere (prices.azure.cn), which this task does not read",
     };
   }
+  // Loaded on first use, like the providers: the client's HTTP pipeline is the Azure SDK's, bundled with the aci
+  // provider's libraries (scripts/build.mjs), which the docker path never loads.
+  let client: Promise<PriceSource> | undefined;
+  const load = () =>
+    (client ??= import("../clients/retailPrices").then(
+      ({ RetailPrices }) =>
+        new RetailPrices({
+          url: lookup.url,
+          timeoutMs: lookup.timeoutMs,
+          agentHttp: connection.agentHttp,
+          signal: lookup.signal,
+        }),
+    ));
   return {
-    source: new RetailPrices({
-      url: lookup.url,
-      timeoutMs: lookup.timeoutMs,
-      agentHttp: connection.agentHttp,
-      signal: lookup.signal,
-    }),
+    source: { containerInstancesPrices: async (region) => (await load()).containerInstancesPrices(region) },
   };
 }

@@ -10,14 +10,14 @@ export interface PriceLookup {
   signal: AbortSignal;
 }
 
-/** Where the task's cost figures come from, or why it has none. */
+/** Where the task's cost figures come from, or why it has none; never throws, as a price never fails a task. */
 export function pricesFor(settings: ProviderSettings, lookup: PriceLookup): Prices {
   if (!lookup.estimateCost) return { unavailable: "the price lookup is off (estimateCost: false)" };
   if (settings.provider === "docker")
     return { unavailable: "containers on a Docker engine have no price list" };
   const { connection } = settings.aci;
   // Azure operated by 21Vianet publishes its retail prices as a CSV download (prices.azure.cn), not through this API.
-  if (new URL(connection.armUrl).hostname.toLowerCase().endsWith(".chinacloudapi.cn")) {
+  if (/^https?:\/\/[^/]*\.chinacloudapi\.cn(:\d+)?(\/|$)/i.test(connection.armUrl)) {
     return {
       unavailable:
         "Azure in China publishes its retail prices elsewhere (prices.azure.cn), which this task does not read",

@@ -55,6 +55,20 @@ export const layers = [
     folders: ["platform", "providers", "start", "teardown"],
     because: "clients/entra wraps @azure/identity only; only platform reads the task library.",
   }),
+  layer(["tasks/common/clients/retailPrices.ts"], {
+    packages: [
+      ...TASK_LIBRARY,
+      "azure-devops-node-api",
+      "azure-devops-node-api/*",
+      "@azure/arm-*",
+      "@azure/identity",
+      "dockerode",
+      "tar-stream",
+    ],
+    folders: ["platform", "providers", "start", "teardown"],
+    because:
+      "clients/retailPrices reads the Azure Retail Prices API through @azure/core-rest-pipeline only; only platform reads the task library.",
+  }),
   layer(["tasks/common/providers/aci/**"], {
     packages: [
       ...TASK_LIBRARY,

@@ -2,12 +2,18 @@ import { readFileSync } from "node:fs";
 import { startArm, type AgentSimulation, type ArmStandin, type ArmStandinOptions } from "./arm";
 import { startDevOps, type DevOpsStandin, type DevOpsStandinOptions } from "./devops";
 import { startEntra, type EntraStandin, type EntraStandinOptions } from "./entra";
+import {
+  startRetailPrices,
+  type RetailPricesStandin,
+  type RetailPricesStandinOptions,
+} from "./retail-prices";
 import { APP_CERTIFICATE_PATH } from "./tls";
 
 export * from "./arm";
 export * from "./devops";
 export * from "./entra";
 export * from "./faults";
+export * from "./retail-prices";
 export type { ContainerGroupRecord, ContainerState } from "./arm-container-groups";
 export type { Agent, JobRequest, Pool } from "./devops-state";
 export { JobRejectedError } from "./devops-state";
@@ -38,6 +44,7 @@ export interface StartAllOptions {
   entra?: EntraStandinOptions;
   devops?: DevOpsStandinOptions;
   arm?: Omit<ArmStandinOptions, "tokenValidator" | "simulateAgents">;
+  retailPrices?: RetailPricesStandinOptions;
   /** Agent simulation in ARM -> DevOps; default on. */
   simulateAgents?: false | Omit<AgentSimulation, "devops">;
 }
@@ -46,6 +53,8 @@ export interface Standins {
   entra: EntraStandin;
   arm: ArmStandin;
   devops: DevOpsStandin;
+  /** The Azure Retail Prices API, serving the saved East US Container Instances prices. */
+  retailPrices: RetailPricesStandin;
   close(): Promise<void>;
 }
 
@@ -92,12 +101,14 @@ export async function startAll(options: StartAllOptions = {}): Promise<Standins>
     tokenValidator: entra,
     simulateAgents: options.simulateAgents === false ? undefined : { devops, ...options.simulateAgents },
   });
+  const retailPrices = await startRetailPrices(options.retailPrices);
   return {
     entra,
     arm,
     devops,
+    retailPrices,
     async close() {
-      await Promise.all([arm.close(), entra.close(), devops.close()]);
+      await Promise.all([arm.close(), entra.close(), devops.close(), retailPrices.close()]);
     },
   };
 }

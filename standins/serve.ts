@@ -29,6 +29,7 @@ export interface ServedStandins {
   arm: { url: string; subscriptionId: string };
   entra: { url: string; imdsHost: string };
   devops: { url: string; oidcRequestUri: string };
+  retailPrices: { url: string };
 }
 
 /** A container group behaviour as JSON: `match` is a group name or a RegExp source. */
@@ -59,6 +60,7 @@ function addressesOf(standins: Standins, control: string): ServedStandins {
       url: standins.devops.url,
       oidcRequestUri: standins.devops.oidcRequestUri(STANDIN_DEFAULTS.project),
     },
+    retailPrices: { url: standins.retailPrices.url },
   };
 }
 

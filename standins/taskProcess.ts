@@ -46,6 +46,8 @@ export interface StandinAddresses {
   arm: { url: string };
   entra: { url: string; imdsHost: string };
   devops: { url: string; oidcRequestUri(project: string): string };
+  /** The Retail Prices API stand-in; without it the tasks would ask the real API. */
+  retailPrices?: { url: string };
 }
 
 /** The variables the agent sets for a task: inputs, endpoints, system variables. */
@@ -74,6 +76,7 @@ export function taskEnvironment(standins: StandinAddresses, environment: TaskEnv
     NODE_EXTRA_CA_CERTS: CA_CERT_PATH,
     EPHEMERAL_AGENT_POLL_INTERVAL_MS: "100",
     EPHEMERAL_AGENT_RETRY_BASE_MS: "20",
+    ...(standins.retailPrices && { EPHEMERAL_AGENT_RETAIL_PRICES_URL: standins.retailPrices.url }),
     AGENT_TEMPDIRECTORY: temp,
     AGENT_VERSION: "4.260.0",
     SYSTEM_COLLECTIONURI: standins.devops.url,

@@ -7,9 +7,11 @@ import { parseStartInputs } from "../common/inputs/start";
 import { collectionUrl, registrationToken } from "../common/platform/connections";
 import { runTask } from "../common/platform/entry";
 import { readInputs } from "../common/platform/inputs";
+import { pricesFor } from "../common/platform/prices";
 import { resolveProviderSettings } from "../common/platform/providerSettings";
-import { tuning } from "../common/platform/tuning";
+import { retailPricesTuning, tuning } from "../common/platform/tuning";
 import { createProvider } from "../common/providers";
+import { startCost } from "../common/start/cost";
 import { startOptions } from "../common/start/options";
 import { startFailed, startSucceeded } from "../common/start/outcome";
 import { startAgents } from "../common/start/startAgents";
@@ -37,7 +39,12 @@ runTask(
         newAgentKey: generateAgentKey,
       },
     );
-    return startSucceeded(result);
+    const prices = pricesFor(settings, {
+      estimateCost: inputs.estimateCost,
+      ...retailPricesTuning(),
+      signal,
+    });
+    return startSucceeded(result, await startCost(provider.billedSize, result.agents.length, prices));
   },
   startFailed,
 );

@@ -4,9 +4,11 @@ import { parseTeardownInputs } from "../common/inputs/teardown";
 import { collectionUrl, registrationToken } from "../common/platform/connections";
 import { runTask } from "../common/platform/entry";
 import { readInputs } from "../common/platform/inputs";
+import { pricesFor } from "../common/platform/prices";
 import { resolveProviderSettings } from "../common/platform/providerSettings";
-import { tuning } from "../common/platform/tuning";
+import { retailPricesTuning, tuning } from "../common/platform/tuning";
 import { createProvider } from "../common/providers";
+import { teardownCost } from "../common/teardown/cost";
 import { teardownOptions } from "../common/teardown/options";
 import { teardownFailed, teardownSucceeded } from "../common/teardown/outcome";
 import { teardownAgents } from "../common/teardown/teardownAgents";
@@ -29,7 +31,12 @@ runTask(
       signal,
       clock: Date.now,
     });
-    return teardownSucceeded(result, inputs.runKey);
+    const prices = pricesFor(settings, {
+      estimateCost: inputs.estimateCost,
+      ...retailPricesTuning(),
+      signal,
+    });
+    return teardownSucceeded(result, inputs.runKey, await teardownCost(result.agents, prices));
   },
   teardownFailed,
 );

@@ -309,7 +309,7 @@ describe("Azure DevOps as it behaves: the bundled tasks against the stand-in as 
     });
   }
 
-  it("sends the Azure DevOps, Entra ID and Resource Manager requests through the agent's proxy", async () => {
+  it("sends the Azure DevOps, Entra ID, Resource Manager and Retail Prices requests through the agent's proxy", async () => {
     const proxy = await startCountingProxy();
     try {
       const extra = {
@@ -324,6 +324,7 @@ describe("Azure DevOps as it behaves: the bundled tasks against the stand-in as 
       assert.ok(through(standins.devops.url) > 0, "Azure DevOps requests went through the proxy");
       assert.ok(through(standins.arm.url) > 0, "Resource Manager requests went through the proxy");
       assert.ok(through(standins.entra.url) > 0, "Entra ID requests went through the proxy");
+      assert.ok(through(standins.retailPrices.url) > 0, "Retail Prices requests went through the proxy");
     } finally {
       await proxy.close();
     }

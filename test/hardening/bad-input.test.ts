@@ -163,6 +163,11 @@ const PARSE_ROWS: BadInput[] = [
     { keepOnFailure: "maybe" },
     /Input 'keepOnFailure'.*'maybe' is not a boolean: use true or false/,
   ),
+  start(
+    "estimateCost 'yes'",
+    { estimateCost: "yes" },
+    /Input 'estimateCost'.*'yes' is not a boolean: use true or false/,
+  ),
   start("no agent image", { image: "" }, /Input 'image'.*is required: set it to the agent image/),
   start("an image with a space", { image: "Bad Image" }, /Input 'image'.*not an image reference/),
   start(
@@ -242,6 +247,11 @@ const PARSE_ROWS: BadInput[] = [
     "gracePeriodSeconds over an hour",
     { gracePeriodSeconds: "7200" },
     /Input 'gracePeriodSeconds'.*use a whole number from 0 to 3600/,
+  ),
+  teardown(
+    "estimateCost 'no'",
+    { estimateCost: "no" },
+    /Input 'estimateCost'.*'no' is not a boolean: use true or false/,
   ),
   teardown("an unknown provider", { provider: "nomad" }, /Input 'provider'.*use one of aci, docker/),
 ];

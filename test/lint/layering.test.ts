@@ -29,6 +29,11 @@ describe("layering rules (eslint.layers.mjs)", () => {
     ["tasks/common/providers/docker/example.ts", 'import * as tl from "azure-pipelines-task-lib/task";'],
     ["tasks/common/clients/azureDevOps.ts", 'import { DefaultAzureCredential } from "@azure/identity";'],
     ["tasks/common/clients/entra.ts", 'import * as azdev from "azure-devops-node-api";'],
+    [
+      "tasks/common/clients/retailPrices.ts",
+      'import { ContainerInstanceManagementClient } from "@azure/arm-containerinstance";',
+    ],
+    ["tasks/common/clients/retailPrices.ts", 'import { pipelineLog } from "../platform/log";'],
     ["tasks/common/providers/index.ts", 'import * as tl from "azure-pipelines-task-lib/task";'],
     ["tasks/common/platform/example.ts", 'import Docker from "dockerode";'],
     ["tasks/StartEphemeralAgentV1/index.ts", 'import * as tl from "azure-pipelines-task-lib/task";'],
@@ -47,6 +52,10 @@ describe("layering rules (eslint.layers.mjs)", () => {
     ["tasks/common/providers/aci/example.ts", 'import { createCredential } from "../../clients/entra";'],
     ["tasks/common/providers/docker/example.ts", 'import type { PullPolicy } from "../../inputs/providers";'],
     ["tasks/common/platform/example.ts", 'import * as tl from "azure-pipelines-task-lib/task";'],
+    [
+      "tasks/common/clients/retailPrices.ts",
+      'import { createPipelineRequest } from "@azure/core-rest-pipeline";',
+    ],
   ];
   for (const [file, source] of allowed) {
     it(`allows in ${file}: ${source}`, async () => {

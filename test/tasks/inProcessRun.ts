@@ -21,9 +21,12 @@ import {
   type AciRuntime,
   type ProviderSettings,
 } from "../../tasks/common/providers";
+import { pricesFor } from "../../tasks/common/platform/prices";
+import { startCost } from "../../tasks/common/start/cost";
 import { startOptions } from "../../tasks/common/start/options";
 import { startFailed, startSucceeded } from "../../tasks/common/start/outcome";
 import { startAgents } from "../../tasks/common/start/startAgents";
+import { teardownCost } from "../../tasks/common/teardown/cost";
 import { teardownOptions } from "../../tasks/common/teardown/options";
 import { teardownFailed, teardownSucceeded } from "../../tasks/common/teardown/outcome";
 import { teardownAgents } from "../../tasks/common/teardown/teardownAgents";
@@ -78,6 +81,14 @@ export interface InProcessOptions {
   signal?: AbortSignal;
   /** The retry policy's base delay (EPHEMERAL_AGENT_RETRY_BASE_MS); 20 ms unless given. */
   retryBaseDelayMs?: number;
+  /** How long a price lookup may take (EPHEMERAL_AGENT_RETAIL_PRICES_TIMEOUT_MS); 5 s unless given. */
+  retailPricesTimeoutMs?: number;
+}
+
+/** platform/tuning.ts retailPricesTuning, pointed at the stand-ins' Retail Prices API. */
+function retailPrices(standins: StandinAddresses, options: InProcessOptions) {
+  if (!standins.retailPrices) throw new Error("the in-process runs need the Retail Prices stand-in");
+  return { url: standins.retailPrices.url, timeoutMs: options.retailPricesTimeoutMs ?? 5000 };
 }
 
 /** The inputs keyed as platform/inputs.ts readInputs keys them: by an input's first alias, else its name. */
@@ -162,7 +173,9 @@ export function runStartInProcess(
         launchId: newLaunchId(randomBytes),
         newAgentKey: reusedAgentKey,
       });
-      return startSucceeded(result);
+      const lookup = { estimateCost: inputs.estimateCost, ...retailPrices(standins, options), signal };
+      const prices = pricesFor(settings, lookup);
+      return startSucceeded(result, await startCost(provider.billedSize, result.agents.length, prices));
     },
     startFailed,
   );
@@ -190,7 +203,9 @@ export function runTeardownInProcess(
         signal,
         clock: Date.now,
       });
-      return teardownSucceeded(result, inputs.runKey);
+      const lookup = { estimateCost: inputs.estimateCost, ...retailPrices(standins, options), signal };
+      const prices = pricesFor(settings, lookup);
+      return teardownSucceeded(result, inputs.runKey, await teardownCost(result.agents, prices));
     },
     teardownFailed,
   );

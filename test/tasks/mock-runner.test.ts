@@ -96,8 +96,13 @@ class StandinProcess {
 
   /** The addresses in the shape taskEnvironment takes. */
   taskAddresses(): StandinAddresses {
-    const { arm, entra, devops } = this.addresses;
-    return { arm, entra, devops: { url: devops.url, oidcRequestUri: () => devops.oidcRequestUri } };
+    const { arm, entra, devops, retailPrices } = this.addresses;
+    return {
+      arm,
+      entra,
+      devops: { url: devops.url, oidcRequestUri: () => devops.oidcRequestUri },
+      retailPrices,
+    };
   }
 }
 

@@ -1,5 +1,6 @@
 import type { AgentCredentialFiles, AgentPublicKey } from "./agentCredential";
 import type { AgentIdentity } from "./contract";
+import type { BilledSize } from "./cost";
 
 /**
  * What the tasks need from the place agents run in. Each provider is given its settings when it is made;
@@ -10,6 +11,8 @@ export interface AgentProvider {
   readonly description: string;
   /** What else to check when agents do not come online in time, given the provider's settings; for the timeout message. */
   readonly timeoutHint?: string;
+  /** Region and size of the containers it creates, once prepare has resolved the region; undefined when they have no price (Docker). */
+  readonly billedSize?: BilledSize;
   /** Checks settings, access and room for the planned agents before anything is created; throws a UserError naming the fix. */
   prepare(plan?: LaunchPlan): Promise<void>;
   create(spec: AgentContainerSpec): Promise<void>;
@@ -52,6 +55,8 @@ export interface ContainerStatus {
 
 export interface LaunchedContainer {
   identity: AgentIdentity;
+  /** What the container group is billed by, as the platform reports it; undefined when it has no price (Docker). */
+  billedSize?: BilledSize;
 }
 
 export function isFinished(status: ContainerStatus): boolean {

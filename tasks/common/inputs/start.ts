@@ -47,6 +47,8 @@ interface StartCommonInputs {
   onlineTimeoutMinutes: number;
   maxLifetimeMinutes: number;
   keepOnFailure: boolean;
+  /** Look up the containers' price (Azure Retail Prices API) for the summary. */
+  estimateCost: boolean;
 }
 
 interface AciStartInputs {
@@ -108,6 +110,7 @@ export function parseStartInputs(raw: RawInputs): StartInputs {
       max: 7 * 24 * 60,
     }),
     keepOnFailure: parseBoolean("keepOnFailure", raw.keepOnFailure, false),
+    estimateCost: parseBoolean("estimateCost", raw.estimateCost, true),
   };
   if (common.maxLifetimeMinutes <= common.onlineTimeoutMinutes) {
     throw new InputError(

@@ -29,6 +29,8 @@ interface TeardownCommonInputs {
   gracePeriodSeconds: number;
   showLogs: boolean;
   sweepOlderThanMinutes: number;
+  /** Look up the containers' price (Azure Retail Prices API) for the summary. */
+  estimateCost: boolean;
 }
 
 export function parseTeardownInputs(raw: RawInputs): TeardownInputs {
@@ -56,6 +58,7 @@ export function parseTeardownInputs(raw: RawInputs): TeardownInputs {
       max: 3600,
     }),
     showLogs: parseBoolean("showLogs", raw.showLogs, true),
+    estimateCost: parseBoolean("estimateCost", raw.estimateCost, true),
     sweepOlderThanMinutes: parseInteger(
       "sweepOlderThanMinutes",
       optional(raw, "sweepOlderThanMinutes") ?? "0",

@@ -18,3 +18,14 @@ export function tuning(defaultPollIntervalMs: number): Tuning {
     retryPolicy: { attempts: DEFAULT_RETRY_POLICY.attempts, baseDelayMs, maxDelayMs: baseDelayMs * 30 },
   };
 }
+
+/** How long a price lookup may take before the summary says "cost unknown". */
+const RETAIL_PRICES_TIMEOUT_MS = 5000;
+
+/** The Retail Prices API's address and timeout; the environment points tests at a stand-in. */
+export function retailPricesTuning(): { url?: string; timeoutMs: number } {
+  return {
+    url: process.env.EPHEMERAL_AGENT_RETAIL_PRICES_URL || undefined,
+    timeoutMs: positiveNumber("EPHEMERAL_AGENT_RETAIL_PRICES_TIMEOUT_MS") ?? RETAIL_PRICES_TIMEOUT_MS,
+  };
+}

@@ -1,5 +1,6 @@
 import { errorMessage } from "../core/errors";
 import { debugStack, type TaskOutcome } from "../core/outcome";
+import type { StartCost } from "./cost";
 import { StartFailure, isCancellation, type StartResult } from "./startAgents";
 import { startSummary } from "./summary";
 
@@ -17,12 +18,12 @@ export function startOutputs(result: StartResult): Record<string, string> {
   };
 }
 
-export function startSucceeded(result: StartResult): TaskOutcome {
+export function startSucceeded(result: StartResult, cost?: StartCost): TaskOutcome {
   return {
     status: "Succeeded",
     message: `${result.agents.length} agent(s) online in pool '${result.pool}'.`,
     outputs: startOutputs(result),
-    summary: { name: SUMMARY_NAME, markdown: startSummary(result, "online") },
+    summary: { name: SUMMARY_NAME, markdown: startSummary(result, "online", cost) },
   };
 }
 

@@ -1,12 +1,13 @@
 import { formatDuration } from "../core/log";
 import { describeStatus } from "../core/ports";
+import { startCostLine, type StartCost } from "./cost";
 import type { StartResult } from "./startAgents";
 
 function escapeCell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
 }
 
-export function startSummary(result: StartResult, outcome: string): string {
+export function startSummary(result: StartResult, outcome: string, cost?: StartCost): string {
   const lines = [
     `### Ephemeral agents: ${outcome}`,
     "",
@@ -14,6 +15,7 @@ export function startSummary(result: StartResult, outcome: string): string {
     `- Pool: \`${result.pool}\`, run key \`${result.runKey}\``,
     `- Target them with: \`demands: ${result.demand}\``,
     `- Total time: ${formatDuration(result.totalMs)}`,
+    ...(cost ? [escapeCell(startCostLine(cost))] : []),
     "",
     "| Agent | Online after | Container |",
     "| --- | --- | --- |",

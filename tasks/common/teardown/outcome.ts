@@ -1,11 +1,12 @@
 import { errorMessage } from "../core/errors";
 import { debugStack, type TaskOutcome } from "../core/outcome";
 import { CancelledError } from "../core/timing";
+import type { TeardownCost } from "./cost";
 import { teardownSummary } from "./summary";
 import type { TeardownResult } from "./teardownAgents";
 
-export function teardownSucceeded(result: TeardownResult, runKey: string): TaskOutcome {
-  const summary = { name: "ephemeral-agents-teardown", markdown: teardownSummary(result, runKey) };
+export function teardownSucceeded(result: TeardownResult, runKey: string, cost?: TeardownCost): TaskOutcome {
+  const summary = { name: "ephemeral-agents-teardown", markdown: teardownSummary(result, runKey, cost) };
   if (result.agents.length === 0) {
     return {
       status: "Succeeded",

@@ -1,10 +1,11 @@
+import { teardownCostLines, type TeardownCost } from "./cost";
 import type { TeardownResult } from "./teardownAgents";
 
 function cell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
 }
 
-export function teardownSummary(result: TeardownResult, runKey: string): string {
+export function teardownSummary(result: TeardownResult, runKey: string, cost?: TeardownCost): string {
   const lines = [
     `### Ephemeral agents torn down: ${result.outcome === "Succeeded" ? "all removed" : "with issues"}`,
     "",
@@ -25,6 +26,7 @@ export function teardownSummary(result: TeardownResult, runKey: string): string 
   } else {
     lines.push("No agents were found.", "");
   }
+  if (cost) lines.push(...teardownCostLines(cost, cell));
   if (result.issues.length)
     lines.push("**Issues**", "", ...result.issues.map((issue) => `- ${cell(issue)}`), "");
   return lines.join("\n");

@@ -1,4 +1,5 @@
 import type { AgentIdentity } from "../core/contract";
+import type { BilledSize } from "../core/cost";
 import { errorMessage } from "../core/errors";
 import { formatDuration, type Log } from "../core/log";
 import {
@@ -9,6 +10,7 @@ import {
   type PoolAccess,
   type PoolAgent,
   type ContainerStatus,
+  type LaunchedContainer,
 } from "../core/ports";
 import {
   isEphemeralAgentName,
@@ -51,6 +53,9 @@ export interface AgentTeardown {
   container: string;
   registration: string;
   swept: boolean;
+  /** From the container's creation (its tags) to its removal by this task; undefined when it was gone already. */
+  lifetimeMs?: number;
+  billedSize?: BilledSize;
 }
 
 export interface TeardownResult {
@@ -87,8 +92,9 @@ export async function teardownAgents(
     agents = await awaitJobs(names, pool, agents, lastSeen, options, context, issues);
     await settleContainers(names, agents, options, context);
     const identities = new Map(launched.map((container) => [container.identity.name, container.identity]));
+    const sizes = billedSizes(launched);
     reports.push(
-      ...(await removeAgents(names, pool, { identities, lastSeen }, options, context, issues, false)),
+      ...(await removeAgents(names, pool, { identities, lastSeen, sizes }, options, context, issues, false)),
     );
   }
 
@@ -205,6 +211,16 @@ interface KnownAgents {
   identities: ReadonlyMap<string, AgentIdentity>;
   /** Agents as listed earlier, before some unregistered themselves. */
   lastSeen: ReadonlyMap<string, PoolAgent>;
+  /** What the containers are billed by, where the provider says. */
+  sizes: ReadonlyMap<string, BilledSize>;
+}
+
+function billedSizes(launched: readonly LaunchedContainer[]): Map<string, BilledSize> {
+  const sizes = new Map<string, BilledSize>();
+  for (const container of launched) {
+    if (container.billedSize) sizes.set(container.identity.name, container.billedSize);
+  }
+  return sizes;
 }
 
 async function removeAgents(
@@ -230,20 +246,22 @@ async function removeAgents(
         log.warn(`Could not read the container of ${name}: ${errorMessage(error)}`);
       }
       let container: Removal;
+      let removedAt: number | undefined;
       try {
         container = (await provider.remove(name)) ? "removed" : "already gone";
+        if (container === "removed") removedAt = clock();
       } catch (error) {
         container = "failed";
         issues.push(`The container of ${name} could not be removed: ${errorMessage(error)}`);
       }
-      return { name, status, container };
+      return { name, status, container, removedAt };
     }),
   );
 
   // Registrations after containers: a running container would register its agent again.
   const registered = new Map((await pools.listAgents(pool)).map((agent) => [agent.name, agent]));
   return Promise.all(
-    containers.map(async ({ name, status, container }) => {
+    containers.map(async ({ name, status, container, removedAt }) => {
       const agent = registered.get(name);
       let registration: Removal = "already gone";
       if (agent) {
@@ -258,6 +276,7 @@ async function removeAgents(
       }
       const earlier = known.lastSeen.get(name);
       const created = known.identities.get(name)?.created ?? agent?.createdOn ?? earlier?.createdOn;
+      const containerCreated = known.identities.get(name)?.created;
       return {
         name,
         lived: created ? formatDuration(clock() - created.getTime()) : undefined,
@@ -265,6 +284,9 @@ async function removeAgents(
         container: container === "removed" && status ? `removed (${describeStatus(status)})` : container,
         registration,
         swept,
+        lifetimeMs:
+          containerCreated && removedAt !== undefined ? removedAt - containerCreated.getTime() : undefined,
+        billedSize: known.sizes.get(name),
       };
     }),
   );
@@ -329,7 +351,7 @@ async function sweep(
   return removeAgents(
     names,
     pool,
-    { identities, lastSeen: agents },
+    { identities, lastSeen: agents, sizes: billedSizes(sweptContainers) },
     { showLogs: false },
     context,
     issues,

@@ -26,6 +26,7 @@ import {
   isSubnetBusy,
   narrowestRole,
 } from "./armErrors";
+import { billedSizeOfGroup } from "./billing";
 import { ImagePullWatch, statusOfGroup } from "./groupStatus";
 import { regionQuotaShortfall, sameRegion, subscriptionOf, virtualNetworkOf } from "./placement";
 import {
@@ -36,6 +37,7 @@ import {
   type LaunchPlan,
   type LaunchedContainer,
 } from "../../core/ports";
+import type { BilledSize } from "../../core/cost";
 
 export { statusOfGroup } from "./groupStatus";
 
@@ -147,6 +149,11 @@ export class AciProvider implements AgentProvider {
   get description(): string {
     const network = this.settings.subnetId ? `subnet ${this.settings.subnetId}` : "no virtual network";
     return `Azure Container Instances, resource group ${this.settings.resourceGroup} (${this.location ?? "its location"}, ${network})`;
+  }
+
+  get billedSize(): BilledSize | undefined {
+    const { cpu, memoryGB, osType } = this.settings;
+    return this.location ? { region: this.location, cpu, memoryGB, osType } : undefined;
   }
 
   get timeoutHint(): string | undefined {
@@ -287,7 +294,9 @@ export class AciProvider implements AgentProvider {
         this.settings.resourceGroup,
       )) {
         const identity = identityFromTags(group.tags);
-        if (identity && samePool(identity.pool, pool)) launched.push({ identity });
+        if (identity && samePool(identity.pool, pool)) {
+          launched.push({ identity, billedSize: billedSizeOfGroup(group) });
+        }
       }
     } catch (error) {
       throw this.explain(error, `list container groups in resource group ${this.settings.resourceGroup}`);

@@ -2,14 +2,25 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import path from "node:path";
 import Ajv from "ajv";
+import yaml from "js-yaml";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
 const tasksDir = path.join(repoRoot, "tasks");
 const schemaFile = path.join(repoRoot, "standins", "reference", "tasks.schema.json");
+const pipelineSchemaFile = path.join(
+  repoRoot,
+  "standins",
+  "reference",
+  "azure-pipelines",
+  "service-schema.json",
+);
 
 interface TaskInput {
   name: string;
   type: string;
+  required?: boolean;
+  defaultValue?: string | boolean;
+  properties?: { EditableOptions?: string };
   aliases?: string[];
   helpMarkDown?: string;
   groupName?: string;
@@ -152,3 +163,133 @@ describe("task.json files", () => {
     assert.deepEqual(names.sort(), ["agentName", "agentNames", "agentPool", "demand", "runKey"]);
   });
 });
+
+type JsonSchema = Record<string, unknown>;
+
+/**
+ * What Azure Pipelines' schema says of a task's step, made from its task.json as the schema's own entries are:
+ * the input's YAML name (its first alias, else its name), fixed pick lists as enums, and as required the required
+ * inputs that are always shown and have no default.
+ */
+function stepSchema(task: TaskJson): JsonSchema {
+  const inputs = Object.fromEntries(
+    task.inputs.map((input): [string, JsonSchema] => {
+      const [key, ...aliases] = [...(input.aliases ?? []), input.name];
+      const base = aliases.length ? { aliases } : {};
+      if (input.type === "boolean") return [key, { ...base, $ref: "#/definitions/boolean" }];
+      if (input.type === "pickList" && input.properties?.EditableOptions !== "True") {
+        return [key, { ...base, enum: Object.keys(input.options ?? {}) }];
+      }
+      if (input.type === "int") return [key, { ...base, ...INTEGER }];
+      return [key, { ...base, type: "string" }];
+    }),
+  );
+  const required = task.inputs
+    .filter((input) => input.required && !input.visibleRule && (input.defaultValue ?? "") === "")
+    .map((input) => input.aliases?.[0] ?? input.name);
+  return {
+    properties: {
+      task: { pattern: `^${task.name}@${task.version.Major}$` },
+      inputs: { properties: inputs, additionalProperties: false, required },
+    },
+    required: required.length ? ["task", "inputs"] : ["task"],
+  };
+}
+
+/** YAML scalars reach the schema as strings (its booleans are string patterns): integers are strings of digits. */
+const INTEGER = { type: "string", pattern: "^-?[0-9]+$" };
+
+function asStringTyped(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(asStringTyped);
+  if (typeof schema !== "object" || schema === null) return schema;
+  const entries = Object.entries(schema as JsonSchema).map(([key, value]) => [key, asStringTyped(value)]);
+  const typed = Object.fromEntries(entries) as JsonSchema;
+  if (typed.type === "integer") return { ...typed, ...INTEGER };
+  if (typed.type === "boolean") {
+    delete typed.type;
+    return { ...typed, $ref: "#/definitions/boolean" };
+  }
+  return typed;
+}
+
+/**
+ * Azure Pipelines' YAML schema (microsoft/azure-pipelines-vscode's service-schema.json) with this repository's
+ * tasks as the only tasks: an organization's schema lists the tasks installed there, and ours are what the README
+ * shows. Built-in tasks are left out, so a README example that used one would fail here.
+ */
+function compilePipelineSchema() {
+  const schema = JSON.parse(readFileSync(pipelineSchemaFile, "utf8")) as JsonSchema & {
+    definitions: Record<string, JsonSchema & { properties: Record<string, JsonSchema> }>;
+  };
+  delete schema.$schema;
+  const ours = taskFolders.map((folder) => stepSchema(readTask(folder)));
+  const task = schema.definitions.task;
+  task.anyOf = ours;
+  task.properties.task = {
+    anyOf: taskFolders.map((folder) => {
+      const { name, version } = readTask(folder);
+      return { enum: [`${name}@${version.Major}`] };
+    }),
+  };
+  schema.definitions.task = asStringTyped(task) as typeof task;
+  const ajv = new Ajv({ allErrors: false, strict: false, unicodeRegExp: false });
+  ajv.addSchema(schema, "pipeline");
+  return (definition: string) => ajv.getSchema(`pipeline#/definitions/${definition}`);
+}
+
+/** The README's ```yaml blocks, each with its line number, indented ones (inside a list item) dedented. */
+function readmeYamlBlocks(): { line: number; text: string }[] {
+  const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
+  const blocks: { line: number; text: string }[] = [];
+  for (const match of readme.matchAll(/^( *)```yaml\n([\s\S]*?)^\1```$/gm)) {
+    const indent = match[1].length;
+    const text = match[2]
+      .split("\n")
+      .map((line) => line.slice(indent))
+      .join("\n");
+    blocks.push({ line: readme.slice(0, match.index).split("\n").length, text });
+  }
+  return blocks;
+}
+
+describe("README pipelines", () => {
+  const blocks = readmeYamlBlocks();
+
+  it("are found", () => {
+    assert.ok(blocks.length >= 3, `${blocks.length} yaml blocks`);
+  });
+
+  it("refuses an unknown input, a misspelt pick-list value, a task not installed and a misplaced key", () => {
+    const validate = compilePipelineSchemaOnce()("steps");
+    assert.ok(validate);
+    const step = (text: string) => yaml.load(text, { schema: yaml.FAILSAFE_SCHEMA });
+    const start = "- task: StartEphemeralAgent@1\n  inputs:\n    image: a:1\n    agentPool: p\n";
+    assert.ok(validate(step(start)), JSON.stringify(validate.errors));
+    assert.ok(!validate(step(`${start}    jobIdentty: x\n`)), "unknown input");
+    assert.ok(!validate(step(`${start}    osType: linux-x64\n`)), "pick list");
+    assert.ok(!validate(step("- task: AzureCLI@2\n  inputs:\n    scriptType: bash\n")), "task not installed");
+    assert.ok(!validate(step("- script: make\n  demands: [a]\n")), "misplaced key");
+  });
+
+  // A block is a pipeline, or a list of jobs or of steps to paste into one.
+  for (const block of blocks) {
+    it(`README.md line ${block.line} validates against Azure Pipelines' schema`, () => {
+      const definition = compilePipelineSchemaOnce();
+      const document = yaml.load(block.text, { schema: yaml.FAILSAFE_SCHEMA });
+      const kind = !Array.isArray(document)
+        ? "pipeline"
+        : (document as JsonSchema[]).every((item) => "job" in item || "deployment" in item)
+          ? "jobs"
+          : "steps";
+      const validate = definition(kind);
+      assert.ok(validate, kind);
+      assert.ok(validate(document), `${kind}: ${JSON.stringify(validate.errors, null, 2)}`);
+    });
+  }
+});
+
+let compiled: ReturnType<typeof compilePipelineSchema> | undefined;
+function compilePipelineSchemaOnce(): ReturnType<typeof compilePipelineSchema> {
+  compiled ??= compilePipelineSchema();
+  return compiled;
+}

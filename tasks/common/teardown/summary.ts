@@ -1,3 +1,4 @@
+import { timelineTable } from "../core/timeline";
 import type { TeardownResult } from "./teardownAgents";
 
 function cell(text: string): string {
@@ -18,9 +19,10 @@ export function teardownSummary(result: TeardownResult, runKey: string): string 
       "| --- | --- | --- | --- | --- |",
       ...result.agents.map(
         (agent) =>
-          `| ${agent.name}${agent.swept ? " (sweep)" : ""} | ${agent.lived ?? ""} | ${cell(agent.job)} | ${cell(agent.container)} | ${agent.registration} |`,
+          `| ${agentLabel(agent)} | ${agent.lived ?? ""} | ${cell(agent.job)} | ${cell(agent.container)} | ${agent.registration} |`,
       ),
       "",
+      ...timelineSection(result),
     );
   } else {
     lines.push("No agents were found.", "");
@@ -28,4 +30,20 @@ export function teardownSummary(result: TeardownResult, runKey: string): string 
   if (result.issues.length)
     lines.push("**Issues**", "", ...result.issues.map((issue) => `- ${cell(issue)}`), "");
   return lines.join("\n");
+}
+
+function agentLabel(agent: TeardownResult["agents"][number]): string {
+  return `${agent.name}${agent.swept ? " (sweep)" : ""}`;
+}
+
+/** When each agent was requested, ran, came online, ran its job and was removed ("–": not seen). */
+function timelineSection(result: TeardownResult): string[] {
+  return [
+    "**Timeline** (time since the agent was requested)",
+    "",
+    ...timelineTable(
+      result.agents.map((agent) => ({ name: agentLabel(agent), milestones: agent.milestones })),
+    ),
+    "",
+  ];
 }

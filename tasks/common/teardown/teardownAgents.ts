@@ -21,6 +21,7 @@ import {
   type TeardownOutcome,
 } from "./decisions";
 import { Deadline, sleep, throwIfCancelled, type Clock } from "../core/timing";
+import type { Milestones } from "../core/timeline";
 
 export interface TeardownOptions {
   pool: string;
@@ -51,6 +52,8 @@ export interface AgentTeardown {
   container: string;
   registration: string;
   swept: boolean;
+  /** When the agent was requested, ran, came online, ran its job and was removed, as far as known. */
+  milestones: Milestones;
 }
 
 export interface TeardownResult {
@@ -83,12 +86,12 @@ export async function teardownAgents(
     );
   } else {
     log.info(`Tearing down ${names.length} agent(s) of run '${options.runKey}': ${names.join(", ")}`);
-    const lastSeen = new Map<string, PoolAgent>();
-    agents = await awaitJobs(names, pool, agents, lastSeen, options, context, issues);
+    const seen: SeenAgents = { lastSeen: new Map(), onlineSince: new Map() };
+    agents = await awaitJobs(names, pool, agents, seen, options, context, issues);
     await settleContainers(names, agents, options, context);
     const identities = new Map(launched.map((container) => [container.identity.name, container.identity]));
     reports.push(
-      ...(await removeAgents(names, pool, { identities, lastSeen }, options, context, issues, false)),
+      ...(await removeAgents(names, pool, { identities, ...seen }, options, context, issues, false)),
     );
   }
 
@@ -122,12 +125,31 @@ function runAgentNames(
   return [...names].sort();
 }
 
-/** Waits while agents run a job; `lastSeen` keeps each agent as last listed, for agents that then unregister. */
+interface SeenAgents {
+  /** Each agent as last listed, for agents that then unregister. */
+  lastSeen: Map<string, PoolAgent>;
+  /** When each agent came online, from a listing that showed it online: a one-job agent goes offline after its job. */
+  onlineSince: Map<string, Date>;
+}
+
+/** Remembers what a listing says of the run's agents. */
+function remember(names: readonly string[], agents: readonly PoolAgent[], seen: SeenAgents): void {
+  const byName = new Map(agents.map((agent) => [agent.name, agent]));
+  for (const name of names) {
+    const agent = byName.get(name);
+    if (!agent) continue;
+    seen.lastSeen.set(name, agent);
+    if (agent.online && agent.statusChangedOn && !seen.onlineSince.has(name))
+      seen.onlineSince.set(name, agent.statusChangedOn);
+  }
+}
+
+/** Waits while agents run a job, remembering what the listings say of them. */
 async function awaitJobs(
   names: readonly string[],
   pool: Pool,
   agents: PoolAgent[],
-  lastSeen: Map<string, PoolAgent>,
+  seen: SeenAgents,
   options: TeardownOptions,
   context: TeardownContext,
   issues: string[],
@@ -139,11 +161,8 @@ async function awaitJobs(
   const announced = new Set<string>();
   for (;;) {
     throwIfCancelled(signal);
+    remember(names, agents, seen);
     const byName = new Map(agents.map((agent) => [agent.name, agent]));
-    for (const name of names) {
-      const agent = byName.get(name);
-      if (agent) lastSeen.set(name, agent);
-    }
     const busy = names.filter((name) => byName.get(name)?.currentJob);
     const statuses = busy.length ? await provider.pollStatuses(busy) : new Map<string, ContainerStatus>();
     const waiting = busy.filter((name) => shouldAwait(byName.get(name), statuses.get(name)));
@@ -205,6 +224,8 @@ interface KnownAgents {
   identities: ReadonlyMap<string, AgentIdentity>;
   /** Agents as listed earlier, before some unregistered themselves. */
   lastSeen: ReadonlyMap<string, PoolAgent>;
+  /** When agents came online, as listed earlier. */
+  onlineSince: ReadonlyMap<string, Date>;
 }
 
 async function removeAgents(
@@ -230,20 +251,22 @@ async function removeAgents(
         log.warn(`Could not read the container of ${name}: ${errorMessage(error)}`);
       }
       let container: Removal;
+      let removedAt: Date | undefined;
       try {
         container = (await provider.remove(name)) ? "removed" : "already gone";
+        if (container === "removed") removedAt = new Date(clock());
       } catch (error) {
         container = "failed";
         issues.push(`The container of ${name} could not be removed: ${errorMessage(error)}`);
       }
-      return { name, status, container };
+      return { name, status, container, removedAt };
     }),
   );
 
   // Registrations after containers: a running container would register its agent again.
   const registered = new Map((await pools.listAgents(pool)).map((agent) => [agent.name, agent]));
   return Promise.all(
-    containers.map(async ({ name, status, container }) => {
+    containers.map(async ({ name, status, container, removedAt }) => {
       const agent = registered.get(name);
       let registration: Removal = "already gone";
       if (agent) {
@@ -257,7 +280,8 @@ async function removeAgents(
         }
       }
       const earlier = known.lastSeen.get(name);
-      const created = known.identities.get(name)?.created ?? agent?.createdOn ?? earlier?.createdOn;
+      const requested = known.identities.get(name)?.created;
+      const created = requested ?? agent?.createdOn ?? earlier?.createdOn;
       return {
         name,
         lived: created ? formatDuration(clock() - created.getTime()) : undefined,
@@ -265,9 +289,26 @@ async function removeAgents(
         container: container === "removed" && status ? `removed (${describeStatus(status)})` : container,
         registration,
         swept,
+        milestones: {
+          requested,
+          running: status?.startedAt,
+          online: known.onlineSince.get(name) ?? onlineSince(agent) ?? onlineSince(earlier),
+          ...jobMilestones(agent ?? earlier),
+          removed: removedAt,
+        },
       };
     }),
   );
+}
+
+function onlineSince(agent: PoolAgent | undefined): Date | undefined {
+  return agent?.online ? agent.statusChangedOn : undefined;
+}
+
+/** The times of the job the agent runs, or else of the last one it ran. */
+function jobMilestones(agent: PoolAgent | undefined): Milestones {
+  const job = agent?.currentJob ?? agent?.lastJob;
+  return { "job queued": job?.queued, "job started": job?.started, "job ended": job?.finished };
 }
 
 function describeJob(
@@ -329,7 +370,7 @@ async function sweep(
   return removeAgents(
     names,
     pool,
-    { identities, lastSeen: agents },
+    { identities, lastSeen: agents, onlineSince: new Map() },
     { showLogs: false },
     context,
     issues,

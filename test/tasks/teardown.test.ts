@@ -170,6 +170,21 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
     assert.match(summary, /Ephemeral agents torn down: all removed/);
     assert.match(summary, new RegExp(`\\| ${busy} \\|`));
     assert.match(summary, new RegExp(`\\| ${idle} \\|`));
+    const timeline = timelineRows(summary);
+    // The busy agent went through every milestone, in order; the idle one took no job.
+    const worker = timeline.get(busy)!;
+    assert.match(worker.requested, /^\d\d:\d\d:\d\d$/);
+    const order = ["running", "online", "job started", "job ended", "removed"];
+    const offsets = order.map((milestone) => offsetMs(worker[milestone]));
+    assert.deepEqual(
+      [...offsets].sort((a, b) => a - b),
+      offsets,
+      JSON.stringify(worker),
+    );
+    assert.ok(offsetMs(worker["job queued"]) <= offsetMs(worker["job started"]), JSON.stringify(worker));
+    const idleRow = timeline.get(idle)!;
+    for (const milestone of ["running", "online", "removed"]) assert.ok(offsetMs(idleRow[milestone]) >= 0);
+    for (const milestone of ["job queued", "job started", "job ended"]) assert.equal(idleRow[milestone], "–");
     assertLeft();
     const registrationDeletes = standins.devops.requests.filter((request) => request.method === "DELETE");
     assert.equal(registrationDeletes.length, 2, "the teardown removes both registrations");
@@ -328,3 +343,30 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
     assertLeft();
   });
 });
+
+/** The summary's timeline table read back: agent name -> milestone -> cell. */
+function timelineRows(summary: string): Map<string, Record<string, string>> {
+  const lines = summary
+    .slice(summary.indexOf("**Timeline**"))
+    .split("\n")
+    .filter((line) => line.startsWith("|"));
+  const cells = (line: string) =>
+    line
+      .split("|")
+      .slice(1, -1)
+      .map((cell) => cell.trim());
+  const [, ...milestones] = cells(lines[0]).map((heading) => heading.replace(" (UTC)", ""));
+  return new Map(
+    lines.slice(2).map((line) => {
+      const [name, ...values] = cells(line);
+      return [name, Object.fromEntries(milestones.map((milestone, i) => [milestone, values[i]]))];
+    }),
+  );
+}
+
+/** "+6.3s" or "+3m05s" in ms; fails on anything else, such as "–". */
+function offsetMs(cell: string | undefined): number {
+  const match = /^\+(?:(\d+)m(\d\d)s|(\d+\.\d)s)$/.exec(cell ?? "");
+  assert.ok(match, `not an offset: ${cell}`);
+  return match[3] !== undefined ? Number(match[3]) * 1000 : (Number(match[1]) * 60 + Number(match[2])) * 1000;
+}

@@ -507,6 +507,21 @@ describe("teardownAgents (in-process, virtual time)", () => {
       });
     });
 
+    it("takes the online time from the agent's log when no listing showed it online", async () => {
+      world.addContainer(MINE[0], {
+        runKey: "4711",
+        status: { state: "exited", exitCode: 0 },
+        logs: "Connecting to the server.\n2026-12-05 08:10:09Z: Listening for Jobs\n",
+      });
+      world.addAgent(MINE[0], { runKey: "4711", statusChangedOn: at(1000) });
+      const [agent] = (await succeeded()).agents;
+      assert.deepEqual(agent.milestones.online, new Date("2026-12-05T08:10:09Z"));
+      log = new RecordingLog();
+      world.addContainer(MINE[0], { runKey: "4711", logs: "2026-12-05 08:10:09Z: Listening for Jobs\n" });
+      const [unread] = (await succeeded({ showLogs: false })).agents;
+      assert.equal(unread.milestones.online, undefined, "the log is read only to be shown");
+    });
+
     it("leaves out what it did not see: no tags, no container to remove, an agent never seen online", async () => {
       world.addAgent(MINE[0], { runKey: "4711", lastJob: { name: "Deploy", result: "failed" } });
       const result = await succeeded();

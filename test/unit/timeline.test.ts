@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   formatOffset,
+  listeningSince,
   timelineLine,
   timelineOf,
   timelineTable,
@@ -91,5 +92,18 @@ describe("agent timeline", () => {
       summary,
       /\| agent-1 \| 08:10:02 \| \+1\.2s \| \+6\.3s \| \+4\.0s \| \+6\.8s \| \+1m15s \| \+3m05s \|/,
     );
+  });
+
+  it("reads when the agent started listening for jobs from its log, as the real listener writes it", () => {
+    const log = [
+      "Scanning for tool capabilities.",
+      "Connecting to the server.",
+      "2026-12-05 08:10:09Z: Listening for Jobs",
+      "2026-12-05 08:10:12Z: Running job: Deploy",
+      "2026-12-05 08:11:02Z: Listening for Jobs",
+    ].join("\n");
+    assert.deepEqual(listeningSince(log), new Date("2026-12-05T08:10:09Z"));
+    assert.equal(listeningSince("Listening for Jobs\n"), undefined);
+    assert.equal(listeningSince(""), undefined);
   });
 });

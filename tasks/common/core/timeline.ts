@@ -77,3 +77,13 @@ export function timelineTable(rows: readonly { name: string; milestones: Milesto
     }),
   ];
 }
+
+/**
+ * When the agent started listening for jobs, from its log: the listener prints "{0:u}: Listening for Jobs" with the
+ * UTC time (ListenForJobs in src/Misc/layoutbin/en-US/strings.json of microsoft/azure-pipelines-agent, written by
+ * Agent.Listener/Agent.cs), such as "2026-12-05 08:10:09Z: Listening for Jobs". The first such line counts.
+ */
+export function listeningSince(log: string): Date | undefined {
+  const match = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)Z: Listening for Jobs\s*$/m.exec(log);
+  return match ? new Date(`${match[1]}T${match[2]}Z`) : undefined;
+}

@@ -21,7 +21,7 @@ import {
   type TeardownOutcome,
 } from "./decisions";
 import { Deadline, sleep, throwIfCancelled, type Clock } from "../core/timing";
-import type { Milestones } from "../core/timeline";
+import { listeningSince, type Milestones } from "../core/timeline";
 
 export interface TeardownOptions {
   pool: string;
@@ -241,11 +241,13 @@ async function removeAgents(
   const containers = await Promise.all(
     names.map(async (name) => {
       let status: ContainerStatus | undefined;
+      let listening: Date | undefined;
       try {
         status = await provider.status(name);
         if (options.showLogs && status.state !== "missing") {
           const text = await provider.logs(name);
           log.group(`Log of ${name} (${describeStatus(status)})`, text.trimEnd() || "(empty)");
+          listening = listeningSince(text);
         }
       } catch (error) {
         log.warn(`Could not read the container of ${name}: ${errorMessage(error)}`);
@@ -259,14 +261,14 @@ async function removeAgents(
         container = "failed";
         issues.push(`The container of ${name} could not be removed: ${errorMessage(error)}`);
       }
-      return { name, status, container, removedAt };
+      return { name, status, container, removedAt, listening };
     }),
   );
 
   // Registrations after containers: a running container would register its agent again.
   const registered = new Map((await pools.listAgents(pool)).map((agent) => [agent.name, agent]));
   return Promise.all(
-    containers.map(async ({ name, status, container, removedAt }) => {
+    containers.map(async ({ name, status, container, removedAt, listening }) => {
       const agent = registered.get(name);
       let registration: Removal = "already gone";
       if (agent) {
@@ -292,7 +294,8 @@ async function removeAgents(
         milestones: {
           requested,
           running: status?.startedAt,
-          online: known.onlineSince.get(name) ?? onlineSince(agent) ?? onlineSince(earlier),
+          // The pool's time when a listing showed the agent online; else the agent's own, from its log.
+          online: known.onlineSince.get(name) ?? onlineSince(agent) ?? onlineSince(earlier) ?? listening,
           ...jobMilestones(agent ?? earlier),
           removed: removedAt,
         },

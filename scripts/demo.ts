@@ -4,6 +4,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
 import { TAG, demandFor } from "../tasks/common/core/contract";
+import { formatOffset } from "../tasks/common/core/timeline";
 import type { Agent, JobRequest } from "../standins";
 import { REPO } from "../standins/taskProcess";
 import { baseImage, buildAgentImage, docker, dockerAvailable, imageExists } from "../standins/images";
@@ -20,9 +21,12 @@ import {
   waitFor,
   type Organization,
 } from "../standins/organization";
+import { DEPLOY_JOB, agentWaitMs, queuedToRunningMs, runDeployPipeline } from "../standins/pipelineRun";
 
 const AGENT_COUNT = 2;
 const JOB_NAME = "Build";
+/** The second run's simulated build, side by side with the agent's start. */
+const EARLY_BUILD_MS = 8000;
 
 async function main(): Promise<number> {
   if (!(await dockerAvailable())) {
@@ -59,6 +63,7 @@ async function main(): Promise<number> {
   try {
     console.log(`\nOrganization: ${organization.standins.devops.url} (pool ${POOL}), run key ${runKey}\n`);
     await runDemo(organization, image, runKey);
+    await runStartedEarly(organization, image);
     return 0;
   } finally {
     process.off("SIGINT", stopOnInterrupt);
@@ -113,10 +118,52 @@ async function runDemo(organization: Organization, image: string, runKey: string
     for (const line of teardown.stdout.matchAll(/^Agent \S+: .*$/gm)) console.log(`  ${line[0]}`);
     console.log(`\nLog of ${worker}, as the teardown task printed it:`);
     console.log(indent(groupText(teardown.stdout, `Log of ${worker}`)));
+    printSummaryTimeline(teardown.summaries);
     console.log(`\nDone in ${timeline.elapsed()} (after preparing).`);
   } finally {
     stopWatching();
   }
+}
+
+/**
+ * The shape of templates/ephemeral-agent-jobs.yml: a simulated build side by side with the start; the deploy job is
+ * queued when the build ends, and the agent is already online for it.
+ */
+async function runStartedEarly(organization: Organization, image: string): Promise<void> {
+  const runKey = newRunKey();
+  console.log(
+    `\nSecond run, started early (templates/ephemeral-agent-jobs.yml): a build of ${EARLY_BUILD_MS / 1000} s side by side with the start, run key ${runKey}\n`,
+  );
+  const timeline = new Timeline();
+  const stopWatching = await watch(organization, runKey, timeline);
+  try {
+    const run = await runDeployPipeline(
+      organization,
+      image,
+      runKey,
+      "started early",
+      EARLY_BUILD_MS,
+      (text) => timeline.say(text),
+    );
+    console.log(
+      `\nOn the critical path the agent added ${formatOffset(agentWaitMs(run))} from the build's end to '${DEPLOY_JOB}' running on it (job queued -> job started ${formatOffset(queuedToRunningMs(run))}); its start took ${formatOffset(run.startEnded.getTime() - run.startBegan.getTime())}, beside the build.`,
+    );
+    printSummaryTimeline(run.teardown.summaries);
+  } finally {
+    stopWatching();
+    await removeContainersOfRun(runKey);
+  }
+}
+
+/** The timeline table of the teardown task's summary, as the summary tab would show it. */
+function printSummaryTimeline(summaries: readonly string[]): void {
+  const summary = summaries.join("\n");
+  const table = summary
+    .slice(Math.max(0, summary.indexOf("**Timeline**")))
+    .split("\n")
+    .filter((line) => line.startsWith("|"));
+  console.log("\nTimeline, from the teardown task's summary (time since each agent was requested):");
+  console.log(indent(table.length ? table.join("\n") : "(no timeline in the summary)"));
 }
 
 /** Prints what happens in the organization and on the engine while the run goes on. */

@@ -441,7 +441,9 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
       }
       simulatedAgents.set(group, { poolName, agentName, unregistered: false });
       simulation.devops.simulateAgent.online(poolName, agentName);
-      logs.logs += `Connecting to the server.\nListening for Jobs\n`;
+      // The listener's words, with the UTC time as "{0:u}" formats it (ListenForJobs, azure-pipelines-agent's strings.json).
+      const now = new Date().toISOString().replace("T", " ").slice(0, 19);
+      logs.logs += `Connecting to the server.\n${now}Z: Listening for Jobs\n`;
     });
   }
 

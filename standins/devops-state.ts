@@ -20,6 +20,8 @@ export interface JobRequest {
   planType: string;
   hostId: string;
   scopeId: string;
+  // TaskAgentJobRequest in taskAgent-7.1.json: when the request was queued, assigned, "receieved by an agent"
+  // (its first delivery to the agent's message poll) and finished.
   queueTime: Date;
   assignTime?: Date;
   receiveTime?: Date;
@@ -48,6 +50,7 @@ export interface Agent {
   enabled: boolean;
   status: "online" | "offline";
   createdOn: Date;
+  /** "Date on which the last connectivity status change occurred" (TaskAgent in taskAgent-7.1.json). */
   statusChangedOn: Date;
   systemCapabilities: Record<string, string>;
   userCapabilities: Record<string, string>;

@@ -3,6 +3,7 @@
 // a job, exit and are torn down. Provider docker runs them on the engine directly; provider aci goes through
 // the ARM stand-in, which runs each container group it receives on the same engine (aciOnDocker.ts).
 import assert from "node:assert/strict";
+import { offsetMs, timelineRows } from "../summaryTimeline";
 import { ENV, TAG } from "../../tasks/common/core/contract";
 import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
 import { assertNoSecrets } from "../../standins/taskProcess";
@@ -138,6 +139,17 @@ describe("start and teardown tasks with the agent image (real Docker engine)", f
     for (const name of names)
       assert.ok(teardown.stdout.includes(`##[group]Log of ${name}`), `log of ${name}`);
     assert.match(teardown.stdout, /^Running job: Build$/m);
+    // The summary's timeline: both containers ran and came online (the worker's time from its log, since it
+    // unregistered itself), in that order, before they were removed.
+    const timeline = timelineRows(teardown.summaries.join("\n"));
+    for (const name of names) {
+      const row = timeline.get(name);
+      assert.ok(row, `timeline row of ${name}`);
+      assert.match(row.requested, /^\d\d:\d\d:\d\d$/);
+      const [running, online, removed] = [row.running, row.online, row.removed].map(offsetMs);
+      // The log gives whole seconds: the online time may read up to 1 s early.
+      assert.ok(running <= online + 1000 && online <= removed, JSON.stringify(row));
+    }
     assertNoSecrets(start.stdout);
     assertNoSecrets(teardown.stdout);
     await assertNothingLeft();

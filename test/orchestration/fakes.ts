@@ -165,7 +165,7 @@ export class FakeWorld {
   finishJob(name: string, result = "succeeded", then: "exit" | "stay" = "stay"): void {
     const agent = this.agents.get(name);
     if (!agent?.currentJob) throw new Error(`${name} runs no job`);
-    agent.lastJob = { name: agent.currentJob.name, result, finished: new Date(this.clock.now) };
+    agent.lastJob = { ...agent.currentJob, result, finished: new Date(this.clock.now) };
     agent.currentJob = undefined;
     if (then === "exit") {
       this.agents.delete(name);

@@ -453,4 +453,87 @@ describe("teardownAgents (in-process, virtual time)", () => {
       assert.equal(clock.now - world.calls[0].at, 1500);
     });
   });
+  describe("timeline", () => {
+    const at = (msAgo: number) => new Date(clock.now - msAgo);
+
+    it("records when each agent was requested, ran, came online, ran its job and was removed", async () => {
+      const began = clock.now;
+      world.addContainer(MINE[0], {
+        runKey: "4711",
+        minutesAgo: 5,
+        status: { state: "running", startedAt: at(290_000) },
+      });
+      world.addAgent(MINE[0], {
+        online: true,
+        runKey: "4711",
+        statusChangedOn: at(280_000),
+        currentJob: { name: "Deploy", queued: at(60_000), started: at(59_000) },
+      });
+      // The job ends 5 s into the teardown; the agent keeps its registration and goes offline, its container exits.
+      world.at(5000, () => {
+        world.finishJob(MINE[0], "succeeded");
+        world.agents.get(MINE[0])!.online = false;
+        world.agents.get(MINE[0])!.statusChangedOn = new Date(clock.now);
+        world.stopContainer(MINE[0], {
+          state: "exited",
+          exitCode: 0,
+          startedAt: at(295_000),
+          finishedAt: at(0),
+        });
+      });
+      liveAgent(MINE[1], "4711", 2);
+      world.agents.get(MINE[1])!.statusChangedOn = at(60_000);
+
+      const result = await succeeded();
+      const [worker, idle] = result.agents;
+      assert.deepEqual(worker.milestones, {
+        requested: new Date(began - 300_000),
+        running: new Date(began - 290_000),
+        online: new Date(began - 280_000),
+        "job queued": new Date(began - 60_000),
+        "job started": new Date(began - 59_000),
+        "job ended": new Date(began + 5000),
+        // The job's end is seen at the next poll, 6 s in; the container is removed then.
+        removed: new Date(began + 6000),
+      });
+      assert.deepEqual(idle.milestones, {
+        requested: new Date(began - 120_000),
+        running: undefined,
+        online: new Date(began - 60_000),
+        "job queued": undefined,
+        "job started": undefined,
+        "job ended": undefined,
+        removed: new Date(began + 6000),
+      });
+    });
+
+    it("takes the online time from the agent's log when no listing showed it online", async () => {
+      world.addContainer(MINE[0], {
+        runKey: "4711",
+        status: { state: "exited", exitCode: 0 },
+        logs: "Connecting to the server.\n2026-12-05 08:10:09Z: Listening for Jobs\n",
+      });
+      world.addAgent(MINE[0], { runKey: "4711", statusChangedOn: at(1000) });
+      const [agent] = (await succeeded()).agents;
+      assert.deepEqual(agent.milestones.online, new Date("2026-12-05T08:10:09Z"));
+      log = new RecordingLog();
+      world.addContainer(MINE[0], { runKey: "4711", logs: "2026-12-05 08:10:09Z: Listening for Jobs\n" });
+      const [unread] = (await succeeded({ showLogs: false })).agents;
+      assert.equal(unread.milestones.online, undefined, "the log is read only to be shown");
+    });
+
+    it("leaves out what it did not see: no tags, no container to remove, an agent never seen online", async () => {
+      world.addAgent(MINE[0], { runKey: "4711", lastJob: { name: "Deploy", result: "failed" } });
+      const result = await succeeded();
+      assert.deepEqual(result.agents[0].milestones, {
+        requested: undefined,
+        running: undefined,
+        online: undefined,
+        "job queued": undefined,
+        "job started": undefined,
+        "job ended": undefined,
+        removed: undefined,
+      });
+    });
+  });
 });

@@ -3,6 +3,7 @@ import { readFileSync, readdirSync, existsSync } from "node:fs";
 import path from "node:path";
 import Ajv from "ajv";
 import yaml from "js-yaml";
+import { expandTemplate } from "../templateExpansion";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
 const tasksDir = path.join(repoRoot, "tasks");
@@ -293,3 +294,109 @@ function compilePipelineSchemaOnce(): ReturnType<typeof compilePipelineSchema> {
   compiled ??= compilePipelineSchema();
   return compiled;
 }
+
+describe("templates/ephemeral-agent-jobs.yml", () => {
+  const load = (text: string) => yaml.load(text, { schema: yaml.FAILSAFE_SCHEMA }) as JsonSchema;
+  const template = load(readFileSync(path.join(repoRoot, "templates", "ephemeral-agent-jobs.yml"), "utf8"));
+  // README's usage block, and the next block: the plain pipeline it stands for.
+  const blocks = readmeYamlBlocks();
+  const usageAt = blocks.findIndex((block) => block.text.includes("templates/ephemeral-agent-jobs.yml@"));
+  const usage = load(blocks[usageAt]?.text ?? "");
+  const plain = load(blocks[usageAt + 1]?.text ?? "");
+
+  type Job = JsonSchema & { job?: string; template?: string; parameters?: JsonSchema };
+  type Stage = JsonSchema & { jobs: Job[] };
+
+  /** The usage pipeline with its template job expanded in place, and without the repository resource. */
+  function expandUsage(): JsonSchema {
+    const stages = (usage.stages as Stage[]).map((stage) => ({
+      ...stage,
+      jobs: stage.jobs.flatMap((job) =>
+        job.template?.startsWith("templates/ephemeral-agent-jobs.yml@")
+          ? (expandTemplate(template, job.parameters ?? {}) as { jobs: Job[] }).jobs
+          : [job],
+      ),
+    }));
+    const expanded: JsonSchema = { ...usage, stages };
+    delete expanded.resources;
+    return expanded;
+  }
+
+  it("expands README's usage block into README's plain pipeline", () => {
+    assert.ok(usageAt >= 0, "README shows the template in use");
+    assert.deepEqual(expandUsage(), plain);
+  });
+
+  it("expands into a pipeline Azure Pipelines' schema accepts, with sample parameters of both providers", () => {
+    const validate = compilePipelineSchemaOnce()("pipeline");
+    assert.ok(validate);
+    assert.ok(validate(expandUsage()), JSON.stringify(validate.errors, null, 2));
+    const docker = expandTemplate(template, {
+      agentPool: "Private",
+      connection: { provider: "docker", dockerEndpoint: "docker-host" },
+      agent: { image: "registry.internal/ephemeral-agent:1", count: "2" },
+      teardown: { awaitTimeoutMinutes: "20" },
+      buildJobs: [
+        { job: "build_linux", steps: [{ script: "make" }] },
+        { job: "build_docs", steps: [{ script: "make docs" }] },
+      ],
+      deploySteps: [{ script: "./deploy.sh" }, { script: "./smoke-test.sh" }],
+      pool: { name: "Hosted-Linux" },
+    }) as { jobs: Job[] };
+    assert.ok(validate({ jobs: docker.jobs }), JSON.stringify(validate.errors, null, 2));
+    const byName = new Map(docker.jobs.map((job) => [job.job, job]));
+    assert.deepEqual(
+      docker.jobs.map((job) => job.job),
+      ["build_linux", "build_docs", "ephemeral_agent_start", "deploy", "ephemeral_agent_teardown"],
+    );
+    assert.deepEqual(byName.get("ephemeral_agent_start")!.dependsOn, [], "the start waits for nothing");
+    assert.deepEqual(byName.get("deploy")!.dependsOn, ["ephemeral_agent_start", "build_linux", "build_docs"]);
+    assert.deepEqual(byName.get("deploy")!.pool, {
+      name: "Private",
+      demands: ["EPHEMERAL_AGENT_RUN -equals $(Build.BuildId)"],
+    });
+    assert.deepEqual(byName.get("deploy")!.steps, [{ script: "./deploy.sh" }, { script: "./smoke-test.sh" }]);
+    const teardown = byName.get("ephemeral_agent_teardown")!;
+    assert.equal(teardown.condition, "always()");
+    assert.deepEqual(teardown.dependsOn, ["ephemeral_agent_start", "deploy"]);
+    assert.deepEqual((teardown.steps as JsonSchema[])[0].inputs, {
+      agentPool: "Private",
+      agentNames: "$(agentNames)",
+      provider: "docker",
+      dockerEndpoint: "docker-host",
+      awaitTimeoutMinutes: "20",
+    });
+  });
+
+  it("expands with the defaults: no build jobs, the hosted pool, no teardown inputs", () => {
+    const expanded = expandTemplate(template, {
+      agentPool: "Private",
+      connection: { provider: "docker" },
+      agent: { image: "a:1" },
+      deploySteps: [{ script: "./deploy.sh" }],
+    }) as { jobs: Job[] };
+    assert.deepEqual(
+      expanded.jobs.map((job) => [job.job, job.dependsOn]),
+      [
+        ["ephemeral_agent_start", []],
+        ["deploy", ["ephemeral_agent_start"]],
+        ["ephemeral_agent_teardown", ["ephemeral_agent_start", "deploy"]],
+      ],
+    );
+    assert.deepEqual(expanded.jobs[0].pool, { vmImage: "ubuntu-latest" });
+  });
+
+  it("is expanded by rules that refuse what they do not know", () => {
+    assert.throws(() => expandTemplate(template, { agentPool: "p" }), /parameter 'connection' is required/);
+    assert.throws(
+      () =>
+        expandTemplate(template, { agentPool: "p", connection: {}, agent: {}, deploySteps: [], extra: "x" }),
+      /unexpected parameter 'extra'/,
+    );
+    assert.throws(
+      () => expandTemplate({ steps: ["${{ coalesce(parameters.a, 'b') }}"] }, {}),
+      /unsupported template expression/,
+    );
+    assert.throws(() => expandTemplate({ steps: [{ "${{ if parameters.a }}": [] }] }, {}), /unsupported/);
+  });
+});

@@ -11,6 +11,7 @@ import {
   DockerProvider,
   createDockerClient,
   engineAddress,
+  statusOfInspected,
   statusOfListed,
   type DockerSettings,
 } from "../../tasks/common/providers/docker/dockerProvider";
@@ -453,6 +454,40 @@ describe("Docker client and states", function () {
     assert.deepEqual(statusOfListed({ State: "removing", Status: "Removal In Progress" }), {
       state: "missing",
       detail: "being removed",
+    });
+  });
+
+  it("reads when an inspected container started and exited, leaving out Go's zero time", function () {
+    const state = {
+      Status: "exited",
+      Running: false,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: 0,
+      ExitCode: 0,
+      Error: "",
+      StartedAt: "2026-12-05T08:10:03.123456789Z",
+      FinishedAt: "2026-12-05T08:11:20.5Z",
+    };
+    assert.deepEqual(statusOfInspected(state), {
+      state: "exited",
+      exitCode: 0,
+      startedAt: new Date("2026-12-05T08:10:03.123Z"),
+      finishedAt: new Date("2026-12-05T08:11:20.500Z"),
+    });
+    const created = {
+      ...state,
+      Status: "created",
+      StartedAt: "0001-01-01T00:00:00Z",
+      FinishedAt: "0001-01-01T00:00:00Z",
+    };
+    assert.deepEqual(statusOfInspected(created), { state: "provisioning", detail: "created" });
+    const running = { ...state, Status: "running", FinishedAt: "0001-01-01T00:00:00Z" };
+    assert.deepEqual(statusOfInspected(running), {
+      state: "running",
+      startedAt: new Date("2026-12-05T08:10:03.123Z"),
     });
   });
 });

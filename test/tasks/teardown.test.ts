@@ -18,6 +18,7 @@ import {
   ensureBundles,
 } from "../../standins/taskProcess";
 import { runStartInProcess } from "./inProcessRun";
+import { offsetMs, timelineRows } from "../summaryTimeline";
 
 const { poolName, resourceGroup, readerToken } = STANDIN_DEFAULTS;
 const CONNECTION = {
@@ -170,6 +171,21 @@ describe("TeardownEphemeralAgent (bundled) against the stand-ins", function () {
     assert.match(summary, /Ephemeral agents torn down: all removed/);
     assert.match(summary, new RegExp(`\\| ${busy} \\|`));
     assert.match(summary, new RegExp(`\\| ${idle} \\|`));
+    const timeline = timelineRows(summary);
+    // The busy agent went through every milestone, in order; the idle one took no job.
+    const worker = timeline.get(busy)!;
+    assert.match(worker.requested, /^\d\d:\d\d:\d\d$/);
+    const order = ["running", "online", "job started", "job ended", "removed"];
+    const offsets = order.map((milestone) => offsetMs(worker[milestone]));
+    assert.deepEqual(
+      [...offsets].sort((a, b) => a - b),
+      offsets,
+      JSON.stringify(worker),
+    );
+    assert.ok(offsetMs(worker["job queued"]) <= offsetMs(worker["job started"]), JSON.stringify(worker));
+    const idleRow = timeline.get(idle)!;
+    for (const milestone of ["running", "online", "removed"]) assert.ok(offsetMs(idleRow[milestone]) >= 0);
+    for (const milestone of ["job queued", "job started", "job ended"]) assert.equal(idleRow[milestone], "–");
     assertLeft();
     const registrationDeletes = standins.devops.requests.filter((request) => request.method === "DELETE");
     assert.equal(registrationDeletes.length, 2, "the teardown removes both registrations");

@@ -96,6 +96,32 @@ describe("ACI provider: container group states", () => {
     assert.deepEqual(statusOfGroup(group("Pending")), { state: "provisioning", detail: "Pending" });
   });
 
+  it("reads when the agent container started and exited, once it runs or ran", () => {
+    const startTime = new Date("2026-12-05T08:10:03Z");
+    const finishTime = new Date("2026-12-05T08:11:20Z");
+    const withTimes = (state: string): GroupView => {
+      const ended = state === "Terminated";
+      const view = group("Succeeded", {
+        state,
+        ...(ended ? { exitCode: 0, detailStatus: "Completed" } : {}),
+      });
+      Object.assign(view.containers[0].instanceView!.currentState!, {
+        startTime,
+        finishTime: ended ? finishTime : undefined,
+      });
+      return view;
+    };
+    assert.deepEqual(statusOfGroup(withTimes("Running")), { state: "running", startedAt: startTime });
+    assert.deepEqual(statusOfGroup(withTimes("Terminated")), {
+      state: "exited",
+      exitCode: 0,
+      detail: "Completed",
+      startedAt: startTime,
+      finishedAt: finishTime,
+    });
+    assert.deepEqual(statusOfGroup(withTimes("Waiting")), { state: "provisioning", detail: "Waiting" });
+  });
+
   it("recognises a container waiting on an image pull failure, with the pull error", () => {
     const waiting = group("Pending", {
       state: "Waiting",

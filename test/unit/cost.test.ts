@@ -103,7 +103,7 @@ describe("cost of Container Instances (core/cost)", () => {
 
   it("prices each removed container by its size and lifetime, and says why one cannot be priced", async () => {
     const source = { containerInstancesPrices: () => Promise.resolve(SAVED.Items) };
-    const base = { job: "", container: "removed", registration: "removed", swept: false };
+    const base = { job: "", container: "removed", registration: "removed", swept: false, milestones: {} };
     const cost = await teardownCost(
       [
         { ...base, name: "a", billedSize: LINUX, lifetimeMs: 600_000 },
@@ -140,6 +140,7 @@ describe("cost of Container Instances (core/cost)", () => {
       registration: "removed",
       billedSize: LINUX,
       lifetimeMs: 60_000,
+      milestones: {},
     };
     const cost = await teardownCost(
       [

@@ -15,6 +15,7 @@ import {
   TaskAgentStatus,
   TaskResult,
   type TaskAgent,
+  type TaskAgentJobRequest,
 } from "azure-devops-node-api/interfaces/TaskAgentInterfaces";
 import { ENV } from "../core/contract";
 import type { Log } from "../core/log";
@@ -23,6 +24,7 @@ import type {
   NewAgentRegistration,
   Pool,
   PoolAccess,
+  JobTimes,
   PoolAgent,
   RegisteredAgent,
 } from "../core/ports";
@@ -77,6 +79,18 @@ const RESULT_NAMES: Record<number, string> = {
   [TaskResult.Abandoned]: "abandoned",
 };
 
+/**
+ * A job request's times (TaskAgentJobRequest in the REST spec): queued when the job was queued, started when the
+ * agent received it (receiveTime; assignTime, when the server reserved the agent, before that), finished when done.
+ */
+function jobTimes(request: TaskAgentJobRequest): JobTimes {
+  return {
+    queued: request.queueTime,
+    started: request.receiveTime ?? request.assignTime,
+    finished: request.finishTime,
+  };
+}
+
 export function toPoolAgent(agent: TaskAgent): PoolAgent {
   const assigned = agent.assignedRequest;
   const last = agent.lastCompletedRequest;
@@ -85,15 +99,16 @@ export function toPoolAgent(agent: TaskAgent): PoolAgent {
     id: agent.id ?? 0,
     name: agent.name ?? "",
     online: agent.status === TaskAgentStatus.Online,
+    statusChangedOn: agent.statusChangedOn,
     currentJob:
       assigned && !assigned.finishTime
-        ? { name: assigned.jobName ?? "a job", since: assigned.assignTime }
+        ? { name: assigned.jobName ?? "a job", ...jobTimes(assigned) }
         : undefined,
     lastJob: last
       ? {
           name: last.jobName ?? "a job",
           result: RESULT_NAMES[last.result ?? -1] ?? "unknown",
-          finished: last.finishTime,
+          ...jobTimes(last),
         }
       : undefined,
     createdOn: agent.createdOn,

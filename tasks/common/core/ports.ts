@@ -51,6 +51,10 @@ export interface ContainerStatus {
   exitCode?: number;
   /** What the platform says about the state, such as a provisioning error. */
   detail?: string;
+  /** When the container started running, as the platform reports it. */
+  startedAt?: Date;
+  /** When the container exited, as the platform reports it. */
+  finishedAt?: Date;
 }
 
 export interface LaunchedContainer {
@@ -85,13 +89,22 @@ export interface PoolAgent {
   id: number;
   name: string;
   online: boolean;
+  /** When the agent's status last changed; while it is online, when it came online. */
+  statusChangedOn?: Date;
   /** The job the agent runs now. */
-  currentJob?: { name: string; since?: Date };
+  currentJob?: { name: string } & JobTimes;
   /** The last job the agent finished. */
-  lastJob?: { name: string; result: string; finished?: Date };
+  lastJob?: { name: string; result: string } & JobTimes;
   createdOn?: Date;
   /** Value of the run-key capability, when capabilities were asked for. */
   runKey?: string;
+}
+
+/** When a job was queued, reached its agent, and finished, as the pool's job request says. */
+export interface JobTimes {
+  queued?: Date;
+  started?: Date;
+  finished?: Date;
 }
 
 /** The agent pool operations the tasks use; clients/azureDevOps implements it over the REST API. */

@@ -1,3 +1,4 @@
+import { timelineTable } from "../core/timeline";
 import { teardownCostLines, type TeardownCost } from "./cost";
 import type { TeardownResult } from "./teardownAgents";
 
@@ -19,9 +20,10 @@ export function teardownSummary(result: TeardownResult, runKey: string, cost?: T
       "| --- | --- | --- | --- | --- |",
       ...result.agents.map(
         (agent) =>
-          `| ${agent.name}${agent.swept ? " (sweep)" : ""} | ${agent.lived ?? ""} | ${cell(agent.job)} | ${cell(agent.container)} | ${agent.registration} |`,
+          `| ${agentLabel(agent)} | ${agent.lived ?? ""} | ${cell(agent.job)} | ${cell(agent.container)} | ${agent.registration} |`,
       ),
       "",
+      ...timelineSection(result),
     );
   } else {
     lines.push("No agents were found.", "");
@@ -30,4 +32,20 @@ export function teardownSummary(result: TeardownResult, runKey: string, cost?: T
   if (result.issues.length)
     lines.push("**Issues**", "", ...result.issues.map((issue) => `- ${cell(issue)}`), "");
   return lines.join("\n");
+}
+
+function agentLabel(agent: TeardownResult["agents"][number]): string {
+  return `${agent.name}${agent.swept ? " (sweep)" : ""}`;
+}
+
+/** When each agent was requested, ran, came online, ran its job and was removed ("–": not seen). */
+function timelineSection(result: TeardownResult): string[] {
+  return [
+    "**Timeline** (time since the agent was requested)",
+    "",
+    ...timelineTable(
+      result.agents.map((agent) => ({ name: agentLabel(agent), milestones: agent.milestones })),
+    ),
+    "",
+  ];
 }

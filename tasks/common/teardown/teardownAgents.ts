@@ -23,6 +23,7 @@ import {
   type TeardownOutcome,
 } from "./decisions";
 import { Deadline, sleep, throwIfCancelled, type Clock } from "../core/timing";
+import { listeningSince, type Milestones } from "../core/timeline";
 
 export interface TeardownOptions {
   pool: string;
@@ -56,6 +57,8 @@ export interface AgentTeardown {
   /** From the container's creation (its tags) to its removal by this task; undefined when it was gone already. */
   lifetimeMs?: number;
   billedSize?: BilledSize;
+  /** When the agent was requested, ran, came online, ran its job and was removed, as far as known. */
+  milestones: Milestones;
 }
 
 export interface TeardownResult {
@@ -88,13 +91,13 @@ export async function teardownAgents(
     );
   } else {
     log.info(`Tearing down ${names.length} agent(s) of run '${options.runKey}': ${names.join(", ")}`);
-    const lastSeen = new Map<string, PoolAgent>();
-    agents = await awaitJobs(names, pool, agents, lastSeen, options, context, issues);
+    const seen: SeenAgents = { lastSeen: new Map(), onlineSince: new Map() };
+    agents = await awaitJobs(names, pool, agents, seen, options, context, issues);
     await settleContainers(names, agents, options, context);
     const identities = new Map(launched.map((container) => [container.identity.name, container.identity]));
     const sizes = billedSizes(launched);
     reports.push(
-      ...(await removeAgents(names, pool, { identities, lastSeen, sizes }, options, context, issues, false)),
+      ...(await removeAgents(names, pool, { identities, ...seen, sizes }, options, context, issues, false)),
     );
   }
 
@@ -128,12 +131,31 @@ function runAgentNames(
   return [...names].sort();
 }
 
-/** Waits while agents run a job; `lastSeen` keeps each agent as last listed, for agents that then unregister. */
+interface SeenAgents {
+  /** Each agent as last listed, for agents that then unregister. */
+  lastSeen: Map<string, PoolAgent>;
+  /** When each agent came online, from a listing that showed it online: a one-job agent goes offline after its job. */
+  onlineSince: Map<string, Date>;
+}
+
+/** Remembers what a listing says of the run's agents. */
+function remember(names: readonly string[], agents: readonly PoolAgent[], seen: SeenAgents): void {
+  const byName = new Map(agents.map((agent) => [agent.name, agent]));
+  for (const name of names) {
+    const agent = byName.get(name);
+    if (!agent) continue;
+    seen.lastSeen.set(name, agent);
+    if (agent.online && agent.statusChangedOn && !seen.onlineSince.has(name))
+      seen.onlineSince.set(name, agent.statusChangedOn);
+  }
+}
+
+/** Waits while agents run a job, remembering what the listings say of them. */
 async function awaitJobs(
   names: readonly string[],
   pool: Pool,
   agents: PoolAgent[],
-  lastSeen: Map<string, PoolAgent>,
+  seen: SeenAgents,
   options: TeardownOptions,
   context: TeardownContext,
   issues: string[],
@@ -145,11 +167,8 @@ async function awaitJobs(
   const announced = new Set<string>();
   for (;;) {
     throwIfCancelled(signal);
+    remember(names, agents, seen);
     const byName = new Map(agents.map((agent) => [agent.name, agent]));
-    for (const name of names) {
-      const agent = byName.get(name);
-      if (agent) lastSeen.set(name, agent);
-    }
     const busy = names.filter((name) => byName.get(name)?.currentJob);
     const statuses = busy.length ? await provider.pollStatuses(busy) : new Map<string, ContainerStatus>();
     const waiting = busy.filter((name) => shouldAwait(byName.get(name), statuses.get(name)));
@@ -211,6 +230,8 @@ interface KnownAgents {
   identities: ReadonlyMap<string, AgentIdentity>;
   /** Agents as listed earlier, before some unregistered themselves. */
   lastSeen: ReadonlyMap<string, PoolAgent>;
+  /** When agents came online, as listed earlier. */
+  onlineSince: ReadonlyMap<string, Date>;
   /** What the containers are billed by, where the provider says. */
   sizes: ReadonlyMap<string, BilledSize>;
 }
@@ -236,32 +257,34 @@ async function removeAgents(
   const containers = await Promise.all(
     names.map(async (name) => {
       let status: ContainerStatus | undefined;
+      let listening: Date | undefined;
       try {
         status = await provider.status(name);
         if (options.showLogs && status.state !== "missing") {
           const text = await provider.logs(name);
           log.group(`Log of ${name} (${describeStatus(status)})`, text.trimEnd() || "(empty)");
+          listening = listeningSince(text);
         }
       } catch (error) {
         log.warn(`Could not read the container of ${name}: ${errorMessage(error)}`);
       }
       let container: Removal;
-      let removedAt: number | undefined;
+      let removedAt: Date | undefined;
       try {
         container = (await provider.remove(name)) ? "removed" : "already gone";
-        if (container === "removed") removedAt = clock();
+        if (container === "removed") removedAt = new Date(clock());
       } catch (error) {
         container = "failed";
         issues.push(`The container of ${name} could not be removed: ${errorMessage(error)}`);
       }
-      return { name, status, container, removedAt };
+      return { name, status, container, removedAt, listening };
     }),
   );
 
   // Registrations after containers: a running container would register its agent again.
   const registered = new Map((await pools.listAgents(pool)).map((agent) => [agent.name, agent]));
   return Promise.all(
-    containers.map(async ({ name, status, container, removedAt }) => {
+    containers.map(async ({ name, status, container, removedAt, listening }) => {
       const agent = registered.get(name);
       let registration: Removal = "already gone";
       if (agent) {
@@ -275,8 +298,8 @@ async function removeAgents(
         }
       }
       const earlier = known.lastSeen.get(name);
-      const created = known.identities.get(name)?.created ?? agent?.createdOn ?? earlier?.createdOn;
-      const containerCreated = known.identities.get(name)?.created;
+      const requested = known.identities.get(name)?.created;
+      const created = requested ?? agent?.createdOn ?? earlier?.createdOn;
       return {
         name,
         lived: created ? formatDuration(clock() - created.getTime()) : undefined,
@@ -284,12 +307,29 @@ async function removeAgents(
         container: container === "removed" && status ? `removed (${describeStatus(status)})` : container,
         registration,
         swept,
-        lifetimeMs:
-          containerCreated && removedAt !== undefined ? removedAt - containerCreated.getTime() : undefined,
+        lifetimeMs: requested && removedAt ? removedAt.getTime() - requested.getTime() : undefined,
         billedSize: known.sizes.get(name),
+        milestones: {
+          requested,
+          running: status?.startedAt,
+          // The pool's time when a listing showed the agent online; else the agent's own, from its log.
+          online: known.onlineSince.get(name) ?? onlineSince(agent) ?? onlineSince(earlier) ?? listening,
+          ...jobMilestones(agent ?? earlier),
+          removed: removedAt,
+        },
       };
     }),
   );
+}
+
+function onlineSince(agent: PoolAgent | undefined): Date | undefined {
+  return agent?.online ? agent.statusChangedOn : undefined;
+}
+
+/** The times of the job the agent runs, or else of the last one it ran. */
+function jobMilestones(agent: PoolAgent | undefined): Milestones {
+  const job = agent?.currentJob ?? agent?.lastJob;
+  return { "job queued": job?.queued, "job started": job?.started, "job ended": job?.finished };
 }
 
 function describeJob(
@@ -351,7 +391,7 @@ async function sweep(
   return removeAgents(
     names,
     pool,
-    { identities, lastSeen: agents, sizes: billedSizes(sweptContainers) },
+    { identities, lastSeen: agents, onlineSince: new Map(), sizes: billedSizes(sweptContainers) },
     { showLogs: false },
     context,
     issues,

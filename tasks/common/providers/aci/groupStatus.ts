@@ -42,8 +42,25 @@ export function imagePullFailure(group: GroupView): string | undefined {
   return `${current.detailStatus}${pullError?.message ? `: ${pullError.message}` : ""}`;
 }
 
-/** Maps an ACI container group onto our container states. */
+/** Maps an ACI container group onto our container states, with the agent container's start and finish times. */
 export function statusOfGroup(group: GroupView): ContainerStatus {
+  return { ...stateOfGroup(group), ...timesOfGroup(group) };
+}
+
+/**
+ * startTime and finishTime of the first container's currentState (ContainerState in the 2023-05-01 spec), once it
+ * is Running or Terminated: a Waiting state's startTime is when it began waiting.
+ */
+function timesOfGroup(group: GroupView): Pick<ContainerStatus, "startedAt" | "finishedAt"> {
+  const current = group.containers[0]?.instanceView?.currentState;
+  const times: Pick<ContainerStatus, "startedAt" | "finishedAt"> = {};
+  if (current?.state !== "Running" && current?.state !== "Terminated") return times;
+  if (current.startTime) times.startedAt = new Date(current.startTime);
+  if (current.finishTime) times.finishedAt = new Date(current.finishTime);
+  return times;
+}
+
+function stateOfGroup(group: GroupView): ContainerStatus {
   const provisioning = group.provisioningState ?? "Pending";
   if (ENDED_BADLY.includes(provisioning)) {
     const detail = describeEvents(allEvents(group));

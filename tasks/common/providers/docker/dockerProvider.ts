@@ -446,6 +446,30 @@ export function statusOfListed(container: Pick<Docker.ContainerInfo, "State" | "
 }
 
 export function statusOfInspected(state: Docker.ContainerInspectInfo["State"]): ContainerStatus {
+  return { ...stateOfInspected(state), ...timesOfInspected(state) };
+}
+
+/**
+ * StartedAt and FinishedAt of the Engine API's ContainerState ("the time when this container was last started",
+ * "... last exited"); a container that never started or never exited has Go's zero time there.
+ */
+function timesOfInspected(
+  state: Docker.ContainerInspectInfo["State"],
+): Pick<ContainerStatus, "startedAt" | "finishedAt"> {
+  const times: Pick<ContainerStatus, "startedAt" | "finishedAt"> = {};
+  const startedAt = dockerTime(state.StartedAt);
+  const finishedAt = dockerTime(state.FinishedAt);
+  if (startedAt) times.startedAt = startedAt;
+  if (finishedAt && startedAt && finishedAt >= startedAt) times.finishedAt = finishedAt;
+  return times;
+}
+
+function dockerTime(text: string | undefined): Date | undefined {
+  const at = new Date(text ?? "");
+  return Number.isNaN(at.getTime()) || at.getUTCFullYear() <= 1 ? undefined : at;
+}
+
+function stateOfInspected(state: Docker.ContainerInspectInfo["State"]): ContainerStatus {
   switch (state.Status) {
     case "created":
       return state.Error

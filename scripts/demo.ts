@@ -1,7 +1,11 @@
 // npm run demo: one pipeline run's life on this machine's Docker engine, as a timeline. The bundled start
 // task launches two agents in containers of images/agent, a job runs on one of them, and the bundled
 // teardown task removes everything. Needs a Docker engine, and debootstrap to build the base image once.
+// With DEMO_SUMMARIES_DIR set, the start and teardown tasks' job summaries (markdown) are written there as
+// start.md and teardown.md (scripts/pictures.ts photographs them).
 import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { createInterface } from "node:readline";
 import { TAG, demandFor } from "../tasks/common/core/contract";
 import { formatOffset } from "../tasks/common/core/timeline";
@@ -83,6 +87,7 @@ async function runDemo(organization: Organization, image: string, runKey: string
       startInputs("docker", image, runKey, { count: String(AGENT_COUNT) }),
     );
     if (start.result?.status !== "Succeeded") throw new TaskFailed("start", start.stdout);
+    keepSummaries("start", start.summaries);
     const names = start.outputs.agentNames.split(",");
     timeline.say(`start task succeeded: agents ${names.join(", ")} are online`);
     timeline.say(`  outputs: agentNames=${start.outputs.agentNames} demand=${start.outputs.demand}`);
@@ -106,6 +111,7 @@ async function runDemo(organization: Organization, image: string, runKey: string
       teardownInputs("docker", runKey, { agentNames: names.join(",") }),
     );
     if (teardown.result?.status !== "Succeeded") throw new TaskFailed("teardown", teardown.stdout);
+    keepSummaries("teardown", teardown.summaries);
     const removed = [...teardown.stdout.matchAll(/^Agent \S+: .*; container removed\b/gm)].length;
     const containersLeft = (await containersOfRun(runKey)).length;
     const agentsLeft = devops.agents(POOL).length;
@@ -231,6 +237,13 @@ function groupText(output: string, title: string): string {
   if (start < 0) return "(not printed)";
   const body = output.slice(output.indexOf("\n", start) + 1);
   return body.slice(0, body.indexOf("##[endgroup]")).trimEnd();
+}
+
+function keepSummaries(task: string, summaries: string[]): void {
+  const directory = process.env.DEMO_SUMMARIES_DIR;
+  if (!directory) return;
+  mkdirSync(directory, { recursive: true });
+  writeFileSync(path.join(directory, `${task}.md`), summaries.join("\n\n"));
 }
 
 function indent(text: string): string {

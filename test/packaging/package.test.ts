@@ -12,6 +12,11 @@ const taskFolders = ["StartEphemeralAgentV1", "TeardownEphemeralAgentV1"];
 /** Each provider's libraries, beside index.js, which loads the one of the chosen provider (scripts/build.mjs). */
 const providerFiles = ["providers/aci.js", "providers/docker.js"];
 const maxVsixBytes = 3 * 1024 * 1024;
+/** "Each image should be 1366x768 pixels": the extension manifest reference on screenshots (Microsoft Learn,
+ * azure-devops-docs). Every picture overview.md shows is also a screenshot (vss-extension.json). */
+const pictureSize = { width: 1366, height: 768 };
+/** Our budget per picture, so the .vsix stays small and the page loads fast; not a Marketplace limit. */
+const maxPictureBytes = 512 * 1024;
 
 interface Vsix {
   file: string;
@@ -59,6 +64,19 @@ function text(vsix: Vsix, name: string): string {
   const entry = vsix.entries.get(name);
   assert.ok(entry, `${name} is missing from ${path.basename(vsix.file)}`);
   return entry.toString("utf8");
+}
+
+/** Width and height from a PNG's IHDR chunk, which follows the 8-byte signature. */
+function pngSize(png: Buffer): { width: number; height: number } {
+  assert.equal(png.toString("latin1", 1, 4), "PNG", "not a PNG file");
+  assert.equal(png.toString("latin1", 12, 16), "IHDR", "no IHDR chunk first");
+  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
+}
+
+/** Every image overview.md shows: the targets of its markdown images. */
+function overviewImages(): string[] {
+  const overview = readFileSync(path.join(repoRoot, "overview.md"), "utf8");
+  return [...overview.matchAll(/!\[[^\]]*\]\(([^)\s]+)\)/g)].map(([, target]) => target);
 }
 
 function identity(vsix: Vsix): Record<string, string> {
@@ -122,13 +140,43 @@ describe("npm run package", function () {
     assert.ok(text(vsix, "overview.md").length > 0);
   });
 
-  it("holds nothing but the manifests, the icon, the overview and the bundled tasks", () => {
+  it("packages every image overview.md shows, as an addressable PNG of the Marketplace's screenshot size", () => {
+    const images = overviewImages();
+    assert.deepEqual(images, ["images/flow.png", "images/run-summary.png"]);
+    const manifest = text(vsix, "extension.vsixmanifest");
+    for (const image of images) {
+      const png = vsix.entries.get(image);
+      assert.ok(png, `${image} is missing from ${path.basename(vsix.file)}`);
+      assert.match(manifest, new RegExp(`Path="${image}" Addressable="true"`), `${image} is not addressable`);
+      assert.ok(png.length <= maxPictureBytes, `${image}: ${png.length} bytes`);
+      assert.deepEqual(pngSize(png), pictureSize, image);
+    }
+  });
+
+  it("shows the pictures as the Marketplace's screenshots and links the packaged README", () => {
+    const manifest = text(vsix, "extension.vsixmanifest");
+    assert.match(
+      manifest,
+      /Type="Microsoft\.VisualStudio\.Services\.Screenshots\.1" [^>]*Path="images\/flow\.png"/,
+    );
+    assert.match(
+      manifest,
+      /Type="Microsoft\.VisualStudio\.Services\.Screenshots\.2" [^>]*Path="images\/run-summary\.png"/,
+    );
+    assert.match(text(vsix, "overview.md"), /\]\(README\.md\)/);
+    assert.ok(text(vsix, "README.md").startsWith("# "));
+  });
+
+  it("holds nothing but the manifests, the pictures, the overview, README and the bundled tasks", () => {
     const expected = [
       "[Content_Types].xml",
       "extension.vsixmanifest",
       "extension.vsomanifest",
       "images/icon.png",
+      "images/flow.png",
+      "images/run-summary.png",
       "overview.md",
+      "README.md",
       ...taskFolders.flatMap((folder) =>
         ["icon.png", "index.js", "task.json", ...providerFiles].map((file) => `${folder}/${file}`),
       ),

@@ -78,15 +78,15 @@ export const layers = [
       "dockerode",
       "tar-stream",
     ],
-    folders: ["docker", "platform", "start", "teardown"],
+    folders: ["docker", "inputs", "platform", "start", "teardown"],
     because:
-      "the aci provider uses the Resource Manager SDK and clients/entra; it never imports the docker provider or the task library.",
+      "the aci provider uses the Resource Manager SDK and clients/entra; it never imports the docker provider, the inputs or the task library (shared types live in core).",
   }),
   layer(["tasks/common/providers/docker/**"], {
     packages: [...TASK_LIBRARY, "@azure/*", "azure-devops-node-api", "azure-devops-node-api/*"],
-    folders: ["aci", "clients", "platform", "start", "teardown"],
+    folders: ["aci", "clients", "inputs", "platform", "start", "teardown"],
     because:
-      "the docker provider uses dockerode only; it never imports the aci provider or the task library.",
+      "the docker provider uses dockerode only; it never imports the aci provider, the inputs or the task library (shared types live in core).",
   }),
   layer(["tasks/common/providers/index.ts"], {
     packages: [...SDKS, ...TASK_LIBRARY],
@@ -95,7 +95,9 @@ export const layers = [
   }),
   layer(["tasks/common/platform/**"], {
     packages: [...SDKS],
-    because: "platform adapts the task library; SDKs live in clients and providers.",
+    folders: ["providers/aci", "providers/docker"],
+    because:
+      "platform adapts the task library; SDKs live in clients and providers, reached through providers/index (shared types live in core).",
   }),
   layer(["tasks/*/index.ts"], {
     packages: [...SDKS, ...TASK_LIBRARY],

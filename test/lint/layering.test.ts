@@ -36,6 +36,12 @@ describe("layering rules (eslint.layers.mjs)", () => {
     ["tasks/common/clients/retailPrices.ts", 'import { pipelineLog } from "../platform/log";'],
     ["tasks/common/providers/index.ts", 'import * as tl from "azure-pipelines-task-lib/task";'],
     ["tasks/common/platform/example.ts", 'import Docker from "dockerode";'],
+    [
+      "tasks/common/platform/example.ts",
+      'import type { DockerConnection } from "../providers/docker/dockerProvider";',
+    ],
+    ["tasks/common/providers/docker/example.ts", 'import type { PullPolicy } from "../../inputs/providers";'],
+    ["tasks/common/providers/aci/example.ts", 'import { parseStartInputs } from "../../inputs/start";'],
     ["tasks/StartEphemeralAgentV1/index.ts", 'import * as tl from "azure-pipelines-task-lib/task";'],
   ];
   for (const [file, source] of refused) {
@@ -50,7 +56,12 @@ describe("layering rules (eslint.layers.mjs)", () => {
     ["tasks/common/start/example.ts", 'import { isFinished } from "../core/ports";'],
     ["tasks/common/teardown/example.ts", 'import { parseTeardownInputs } from "../inputs/teardown";'],
     ["tasks/common/providers/aci/example.ts", 'import { createCredential } from "../../clients/entra";'],
-    ["tasks/common/providers/docker/example.ts", 'import type { PullPolicy } from "../../inputs/providers";'],
+    [
+      "tasks/common/providers/docker/example.ts",
+      'import type { PullPolicy } from "../../core/dockerEngine";',
+    ],
+    ["tasks/common/platform/example.ts", 'import type { DockerConnection } from "../core/dockerEngine";'],
+    ["tasks/common/platform/example.ts", 'import { createProvider } from "../providers";'],
     ["tasks/common/platform/example.ts", 'import * as tl from "azure-pipelines-task-lib/task";'],
     [
       "tasks/common/clients/retailPrices.ts",

@@ -1,10 +1,9 @@
+import type { PullPolicy } from "../core/dockerEngine";
 import { InputError } from "../core/errors";
 import type { ImageReference } from "./references";
 
 export const PROVIDERS = ["aci", "docker"] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
-export const PULL_POLICIES = ["always", "ifNotPresent", "never"] as const;
-export type PullPolicy = (typeof PULL_POLICIES)[number];
 export const OS_TYPES = ["Linux", "Windows"] as const;
 export type OsType = (typeof OS_TYPES)[number];
 

@@ -1,3 +1,4 @@
+import { PULL_POLICIES, type PullPolicy } from "../core/dockerEngine";
 import { RESERVED_ENVIRONMENT, type RegistrationMode } from "../core/contract";
 import { InputError } from "../core/errors";
 import {
@@ -20,14 +21,7 @@ import {
   parseSubnetId,
   type ImageReference,
 } from "./references";
-import {
-  OS_TYPES,
-  PROVIDERS,
-  PULL_POLICIES,
-  parseResourceGroup,
-  type OsType,
-  type PullPolicy,
-} from "./providers";
+import { OS_TYPES, PROVIDERS, parseResourceGroup, type OsType } from "./providers";
 
 /** Everything the start task's inputs say, checked; connections are resolved by the caller. */
 export type StartInputs = StartCommonInputs &

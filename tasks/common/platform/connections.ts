@@ -2,7 +2,7 @@
 import * as tl from "azure-pipelines-task-lib/task";
 import type { AgentHttpSettings, AzureAuthentication, AzureConnection } from "../clients/entra";
 import { InputError } from "../core/errors";
-import type { DockerConnection } from "../providers/docker/dockerProvider";
+import type { DockerConnection } from "../core/dockerEngine";
 
 /**
  * A service connection's authorization parameters. Read from the whole authorization object because

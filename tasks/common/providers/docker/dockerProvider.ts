@@ -5,7 +5,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { ENV, TAG, identityFromTags, tagsFor } from "../../core/contract";
 import { InputError, UserError, errorMessage, httpStatusOf } from "../../core/errors";
-import type { PullPolicy } from "../../inputs/providers";
+import type { DockerConnection, PullPolicy } from "../../core/dockerEngine";
 import { demultiplexLogs, privateFilesArchive, tokenArchive } from "./dockerWire";
 import {
   samePool,
@@ -14,19 +14,6 @@ import {
   type ContainerStatus,
   type LaunchedContainer,
 } from "../../core/ports";
-
-/** The engine of the agent machine (DOCKER_HOST, or the default socket), or an engine at a URL. */
-export type DockerConnection =
-  | { kind: "local" }
-  | {
-      kind: "remote";
-      /** tcp://host:2376, https://host:2376, http://host:2375 or unix:///path/docker.sock */
-      url: string;
-      /** PEM text, as a Docker host service connection holds it. */
-      ca?: string;
-      cert?: string;
-      key?: string;
-    };
 
 export interface DockerSettings {
   connection: DockerConnection;

@@ -391,10 +391,14 @@ describe("ARM stand-in", () => {
           updateIntervalInMs: 10,
         },
       );
-      standins.arm.finishProvisioning("cg-backoff");
+      // Its 50 ms provisioning delay ends on its own, however slow the machine: wait for it, not for a time.
+      let group = await client.containerGroups.get(resourceGroup, "cg-backoff");
+      while (group.containers[0].instanceView?.currentState?.state !== "Waiting") {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        group = await client.containerGroups.get(resourceGroup, "cg-backoff");
+      }
       await poller.poll();
       assert.equal(poller.isDone(), false, "the operation stays Pending");
-      const group = await client.containerGroups.get(resourceGroup, "cg-backoff");
       assert.equal(group.provisioningState, "Pending");
       assert.equal(group.instanceView?.state, "Pending");
       assert.deepEqual(group.instanceView?.events, []);

@@ -3,10 +3,11 @@ import assert from "node:assert/strict";
 
 /** The summary's timeline table read back: agent name -> milestone -> cell. */
 export function timelineRows(summary: string): Map<string, Record<string, string>> {
-  const lines = summary
-    .slice(summary.indexOf("**Timeline**"))
-    .split("\n")
-    .filter((line) => line.startsWith("|"));
+  const afterHeading = summary.slice(summary.indexOf("**Timeline**")).split("\n");
+  const tableStart = afterHeading.findIndex((line) => line.startsWith("|"));
+  const tableEnd = afterHeading.findIndex((line, i) => i > tableStart && !line.startsWith("|"));
+  // The table ends at its first other line: a cost table may follow.
+  const lines = afterHeading.slice(tableStart, tableEnd < 0 ? undefined : tableEnd);
   const cells = (line: string) =>
     line
       .split("|")

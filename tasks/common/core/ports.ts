@@ -1,4 +1,5 @@
 import type { AgentCredentialFiles, AgentPublicKey } from "./agentCredential";
+import type { WarmAgentSettings } from "./warmStart";
 import type { AgentIdentity } from "./contract";
 import type { BilledSize } from "./cost";
 
@@ -13,6 +14,8 @@ export interface AgentProvider {
   readonly timeoutHint?: string;
   /** Region and size of the containers it creates, once prepare has resolved the region; undefined when they have no price (Docker). */
   readonly billedSize?: BilledSize;
+  /** Set when agents are claimed from a pool of containers started ahead (a warm start) instead of created. */
+  readonly warm?: WarmStart;
   /** Checks settings, access and room for the planned agents before anything is created; throws a UserError naming the fix. */
   prepare(plan?: LaunchPlan): Promise<void>;
   create(spec: AgentContainerSpec): Promise<void>;
@@ -24,6 +27,22 @@ export interface AgentProvider {
   remove(name: string): Promise<boolean>;
   /** Containers of ours (by tags or labels) for the given pool. */
   list(pool: string): Promise<LaunchedContainer[]>;
+}
+
+/**
+ * A warm start: a container that runs already, waiting for its settings, is claimed under the agent's name. It
+ * makes its own key and prints only the public half; the task registers the agent with it and hands the container
+ * the agent's settings, none of them secret. Nothing secret travels in either request.
+ */
+export interface WarmStart {
+  /** One line saying where containers are claimed from, for logs. */
+  readonly description: string;
+  /** Claims a container for the agent; `warm` is false when none was ready and one was created cold instead. */
+  claim(identity: AgentIdentity): Promise<{ warm: boolean }>;
+  /** The public key the claimed container printed, or undefined while it has printed none yet. */
+  publicKey(name: string): Promise<AgentPublicKey | undefined>;
+  /** Hands the claimed container its agent's settings. */
+  deliver(name: string, settings: WarmAgentSettings): Promise<void>;
 }
 
 /** What a start is about to create. */

@@ -22,6 +22,8 @@ import {
 import { agentCredentialFiles, type AgentKey } from "../core/agentCredential";
 import { registerAgent, type RegistrationSettings } from "./registrations";
 import { CreationPacer, KeySupply, launchEach, type LaunchAgent } from "./launches";
+import { waitForPublicKey } from "./warmLaunch";
+import { warmAgentSettings } from "../core/warmStart";
 import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "../core/timing";
 
 export interface StartOptions {
@@ -132,7 +134,9 @@ export async function startAgents(options: StartOptions, context: StartContext):
       `The agent will not report environment entry ${entry.name} as a capability (${entry.reason}): a demand on it would never match.`,
     );
   }
-  const keys = ownCredential ? new KeySupply(names, context.newAgentKey, KEYS_AT_ONCE) : undefined;
+  const warm = ownCredential ? provider.warm : undefined;
+  // Claimed containers make their own keys.
+  const keys = ownCredential && !warm ? new KeySupply(names, context.newAgentKey, KEYS_AT_ONCE) : undefined;
   try {
     const { found, agentPackage } = await timer.time("Check pool and provider", async () => {
       const found = await pools.findPool(options.pool);
@@ -161,28 +165,30 @@ export async function startAgents(options: StartOptions, context: StartContext):
     const pacer = new CreationPacer(clock, CREATE_SPACING_MS);
     /** When the first container was requested, on the step timer. */
     let firstCreationMs: number | undefined;
+    const identityOf = (name: string): AgentIdentity => ({
+      name,
+      pool: launchPool.name,
+      runKey: options.runKey,
+      created: new Date(),
+      lifetimeMinutes: options.maxLifetimeMinutes,
+    });
+    const environmentOf = (identity: AgentIdentity): Record<string, string> => ({
+      ...agentEnvironment(identity, options.collectionUrl, options.environment),
+      ...packageEnvironment,
+    });
     const createContainer = async (
       name: string,
       secret: Pick<AgentContainerSpec, "token" | "agentCredential">,
       launchSignal: AbortSignal,
     ): Promise<void> => {
       await pacer.slot(launchSignal);
-      const identity: AgentIdentity = {
-        name,
-        pool: launchPool.name,
-        runKey: options.runKey,
-        created: new Date(),
-        lifetimeMinutes: options.maxLifetimeMinutes,
-      };
+      const identity = identityOf(name);
       madeRequests = true;
       firstCreationMs ??= timer.elapsedMs;
       await provider.create({
         identity,
         image: options.image,
-        environment: {
-          ...agentEnvironment(identity, options.collectionUrl, options.environment),
-          ...packageEnvironment,
-        },
+        environment: environmentOf(identity),
         ...secret,
       });
     };
@@ -192,26 +198,60 @@ export async function startAgents(options: StartOptions, context: StartContext):
       agentVersion: agentPackage?.version,
       workFolder: AGENT_WORK_FOLDER,
     };
-    const launchAgent: LaunchAgent = keys
-      ? async (name, launchSignal) => {
-          const key = await keys.take(name, launchSignal);
-          madeRequests = true;
-          const registered = await registerAgent(name, key.publicKey, launchPool, registration, pools);
-          const files = agentCredentialFiles(registered.settings, registered.authorization, key);
-          await createContainer(name, { agentCredential: files }, launchSignal);
+    const claimContainer: LaunchAgent | undefined =
+      warm &&
+      (async (name, launchSignal) => {
+        await pacer.slot(launchSignal);
+        const identity = identityOf(name);
+        madeRequests = true;
+        firstCreationMs ??= timer.elapsedMs;
+        const claimed = await warm.claim(identity);
+        if (!claimed.warm) {
+          log.warn(
+            `${warm.description} had no container ready for agent ${name}: Azure created one cold from the same profile, which takes as long as a start without the pool. Raise the pool's ready capacity if this happens often.`,
+          );
         }
-      : (name, launchSignal) => createContainer(name, { token: options.token }, launchSignal);
+        throwIfCancelled(launchSignal);
+        const publicKey = await waitForPublicKey(
+          name,
+          warm,
+          provider,
+          { clock, timeoutMs: options.onlineTimeoutMs, pollIntervalMs: options.pollIntervalMs },
+          launchSignal,
+        );
+        const registered = await registerAgent(name, publicKey, launchPool, registration, pools);
+        throwIfCancelled(launchSignal);
+        await warm.deliver(
+          name,
+          warmAgentSettings(registered.settings, registered.authorization, environmentOf(identity)),
+        );
+      });
+    const launchAgent: LaunchAgent = claimContainer
+      ? claimContainer
+      : keys
+        ? async (name, launchSignal) => {
+            const key = await keys.take(name, launchSignal);
+            madeRequests = true;
+            const registered = await registerAgent(name, key.publicKey, launchPool, registration, pools);
+            const files = agentCredentialFiles(registered.settings, registered.authorization, key);
+            await createContainer(name, { agentCredential: files }, launchSignal);
+          }
+        : (name, launchSignal) => createContainer(name, { token: options.token }, launchSignal);
 
     const launchBegan = clock();
-    await timer.time(ownCredential ? "Register agents and create containers" : "Create containers", () =>
-      launchEach(names, launchAgent, signal),
-    );
+    const launchStep = warm
+      ? "Claim containers and register agents"
+      : ownCredential
+        ? "Register agents and create containers"
+        : "Create containers";
+    if (warm) log.info(`Claiming ${names.length} container(s) from ${warm.description}.`);
+    await timer.time(launchStep, () => launchEach(names, launchAgent, signal));
     if (ownCredential)
       log.info(
         `Registered ${names.length} agent(s) with their own credentials in pool '${launchPool.name}'.`,
       );
     log.info(
-      `Created ${names.length} container(s) in ${formatDuration(clock() - launchBegan)}; the first was requested after ${formatDuration(firstCreationMs ?? 0)}.`,
+      `${warm ? "Claimed" : "Created"} ${names.length} container(s) in ${formatDuration(clock() - launchBegan)}; the first was requested after ${formatDuration(firstCreationMs ?? 0)}.`,
     );
 
     await timer.time("Wait for agents online", () =>

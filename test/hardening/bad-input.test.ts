@@ -30,6 +30,7 @@ import { declaredInputs, yamlName, type DeclaredInput } from "../taskJson";
 
 const { poolName, resourceGroup, subscriptionId, readerToken, serviceConnectionId } = STANDIN_DEFAULTS;
 const SUBNET = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Network/virtualNetworks/hub/subnets/aci`;
+const STANDBY_POOL = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.StandbyPool/standbyContainerGroupPools/agents`;
 const RUN_KEY = `bad-input-${randomBytes(4).toString("hex")}`;
 const REGISTRY_CONNECTION = "registry-connection";
 const DOCKER_CONNECTION = "docker-host-connection";
@@ -206,6 +207,54 @@ const PARSE_ROWS: BadInput[] = [
       jobIdentity: `/subscriptions/${subscriptionId}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/acr-push`,
     },
     /Input 'jobIdentity'.*Windows container in a virtual network cannot get tokens.*use osType Linux.*or clear jobIdentity/,
+  ),
+  start(
+    "a standby pool that is not a standby pool resource ID",
+    { standbyPool: "agents-pool" },
+    /Input 'standbyPool'.*'agents-pool' is not a standby pool resource ID: use \/subscriptions\/.*standbyContainerGroupPools/,
+  ),
+  start(
+    "a standby pool with registration token",
+    { standbyPool: STANDBY_POOL, registration: "token" },
+    /Input 'registration'.*can be handed no secret.*use registration agentCredential, or clear standbyPool/,
+  ),
+  start(
+    "a standby pool with a subnet of the task's own",
+    { standbyPool: STANDBY_POOL, subnetId: SUBNET },
+    /Input 'subnetId'.*takes it from the standby pool's subnet: set it there, and clear subnetId/,
+  ),
+  start(
+    "a standby pool with a job identity of the task's own",
+    {
+      standbyPool: STANDBY_POOL,
+      jobIdentity: `/subscriptions/${subscriptionId}/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/acr-push`,
+    },
+    /Input 'jobIdentity'.*takes it from the container group profile: set it there, and clear jobIdentity/,
+  ),
+  start(
+    "a container group profile that is not a profile resource ID",
+    { standbyPool: STANDBY_POOL, containerGroupProfile: "agent-profile" },
+    /Input 'containerGroupProfile'.*not a container group profile resource ID.*or clear it to use the pool's/,
+  ),
+  start(
+    "a profile revision that is no whole number",
+    { standbyPool: STANDBY_POOL, containerGroupProfileRevision: "latest" },
+    /Input 'containerGroupProfileRevision'.*'latest' is not a whole number/,
+  ),
+  start(
+    "standbyPoolFallback 'wait'",
+    { standbyPool: STANDBY_POOL, standbyPoolFallback: "wait" },
+    /Input 'standbyPoolFallback'.*'wait' is not supported: use one of cold, fail/,
+  ),
+  start(
+    "a standby pool setting without a standby pool",
+    { standbyPoolFallback: "fail" },
+    /Input 'standbyPoolFallback'.*applies only to a warm start: set standbyPool, or clear it/,
+  ),
+  startDocker(
+    "a standby pool with the docker provider",
+    { standbyPool: STANDBY_POOL },
+    /Input 'standbyPool'.*standby pools are a feature of Azure Container Instances: use provider aci, or clear standbyPool/,
   ),
   start(
     "registration 'pat'",

@@ -35,6 +35,7 @@ describe("start task inputs", () => {
       dnsServers: [],
       registryIdentity: undefined,
       jobIdentity: undefined,
+      standby: undefined,
       cpu: 1,
       memoryGB: 2,
       osType: "Linux",
@@ -82,5 +83,55 @@ describe("start task inputs", () => {
       pullPolicy: "never",
     });
     assert.equal("aci" in inputs, false);
+  });
+});
+
+describe("start task inputs for a warm start", () => {
+  const POOL =
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/pools/providers/Microsoft.StandbyPool/standbyContainerGroupPools/agents";
+  const PROFILE =
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/pools/providers/Microsoft.ContainerInstance/containerGroupProfiles/agent";
+
+  it("takes the standby pool, with the pool's profile and a cold fallback by default", () => {
+    assert.deepEqual(aciOf(parseStartInputs({ ...ACI, standbyPool: POOL })).standby, {
+      standbyPool: POOL,
+      containerGroupProfile: undefined,
+      containerGroupProfileRevision: undefined,
+      fallback: "cold",
+    });
+  });
+
+  it("takes a profile, its revision and a failing fallback", () => {
+    const standby = aciOf(
+      parseStartInputs({
+        ...ACI,
+        standbyPool: POOL,
+        containerGroupProfile: PROFILE,
+        containerGroupProfileRevision: "3",
+        standbyPoolFallback: "Fail",
+      }),
+    ).standby;
+    assert.deepEqual(standby, {
+      standbyPool: POOL,
+      containerGroupProfile: PROFILE,
+      containerGroupProfileRevision: 3,
+      fallback: "fail",
+    });
+  });
+
+  it("refuses a Windows container and the token, which a claimed container cannot be handed", () => {
+    assert.throws(
+      () => parseStartInputs({ ...ACI, standbyPool: POOL, osType: "Windows" }),
+      /Input 'osType'.*Windows containers cannot take/,
+    );
+    assert.throws(
+      () => parseStartInputs({ ...ACI, standbyPool: POOL, registration: "token" }),
+      /Input 'registration'.*can be handed no secret/,
+    );
+  });
+
+  it("leaves the size inputs, which always arrive with their defaults, to the profile", () => {
+    const aci = aciOf(parseStartInputs({ ...ACI, standbyPool: POOL, cpu: "1", memoryGB: "2" }));
+    assert.equal(aci.standby?.standbyPool, POOL);
   });
 });

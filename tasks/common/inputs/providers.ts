@@ -1,6 +1,7 @@
 import type { PullPolicy } from "../core/dockerEngine";
 import { InputError } from "../core/errors";
 import type { ImageReference } from "./references";
+import type { StandbyPoolInputs } from "./standbyPool";
 
 export const PROVIDERS = ["aci", "docker"] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
@@ -21,6 +22,7 @@ export type ProviderInputs =
         dnsServers?: string[];
         registryIdentity?: string;
         jobIdentity?: string;
+        standby?: StandbyPoolInputs;
         cpu?: number;
         memoryGB?: number;
         osType?: OsType;

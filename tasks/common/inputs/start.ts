@@ -22,6 +22,7 @@ import {
   type ImageReference,
 } from "./references";
 import { OS_TYPES, PROVIDERS, parseResourceGroup, type OsType } from "./providers";
+import { parseStandbyPoolInputs, type StandbyPoolInputs } from "./standbyPool";
 
 /** Everything the start task's inputs say, checked; connections are resolved by the caller. */
 export type StartInputs = StartCommonInputs &
@@ -47,6 +48,8 @@ interface StartCommonInputs {
 
 interface AciStartInputs {
   azureSubscription: string;
+  /** Set for a warm start: agents are claimed from this standby pool instead of created. */
+  standby?: StandbyPoolInputs;
   resourceGroup: string;
   location?: string;
   subnetId?: string;
@@ -112,8 +115,16 @@ export function parseStartInputs(raw: RawInputs): StartInputs {
       `${common.maxLifetimeMinutes} leaves no time for a job after an online timeout of ${common.onlineTimeoutMinutes} minutes: make it longer than onlineTimeoutMinutes.`,
     );
   }
-  if (provider === "docker") return { ...common, provider, docker: parseDockerInputs(raw) };
+  if (provider === "docker") {
+    parseStandbyPoolInputs(raw, { provider, registration: common.registration });
+    return { ...common, provider, docker: parseDockerInputs(raw) };
+  }
   const aci = parseAciInputs(raw);
+  aci.standby = parseStandbyPoolInputs(raw, {
+    provider,
+    registration: common.registration,
+    osType: aci.osType,
+  });
   if (aci.registryIdentity) parseRegistryIdentity(aci.registryIdentity, common.image);
   const registration = aci.osType === "Windows" ? "token" : common.registration;
   return { ...common, registration, provider, aci };

@@ -41,6 +41,7 @@ export function aciSettings(
       (registryIdentity && image ? { server: image.registry, identityId: registryIdentity } : undefined),
     registryIdentity,
     jobIdentity: aci.jobIdentity,
+    standby: aci.standby && image ? { ...aci.standby, image: image.reference } : undefined,
     ...runtime,
   };
 }

@@ -29,6 +29,7 @@ import {
 import { billedSizeOfGroup } from "./billing";
 import { ImagePullWatch, statusOfGroup } from "./groupStatus";
 import { regionQuotaShortfall, sameRegion, subscriptionOf, virtualNetworkOf } from "./placement";
+import { AciStandbyPool, type ArmAnswer, type StandbyPoolSettings } from "./standbyPool";
 import {
   samePool,
   type AgentContainerSpec,
@@ -59,6 +60,8 @@ export interface AciSettings {
   registryIdentity?: string;
   /** User-assigned managed identity the container group carries for the job's own use; never pulls the image. */
   jobIdentity?: string;
+  /** A warm start: agents are claimed from this standby pool, whose profile must run `image`. */
+  standby?: StandbyPoolSettings & { image: string };
   /** How often a long-running delete is polled. */
   pollIntervalMs?: number;
   /** Also the unit of the provider's own waits (see ACI_WAITS): tests shorten them all through baseDelayMs. */
@@ -112,6 +115,7 @@ interface SubnetResource {
 }
 
 export class AciProvider implements AgentProvider {
+  readonly warm?: AciStandbyPool;
   private readonly client: ContainerInstanceManagementClient;
   private readonly unitMs: number;
   private readonly pullWatch: ImagePullWatch;
@@ -142,19 +146,37 @@ export class AciProvider implements AgentProvider {
       ...azurePipelineOptions(connection.agentHttp, connection.armUrl),
     });
     this.location = settings.location;
+    this.size = { cpu: settings.cpu, memoryGB: settings.memoryGB };
     this.unitMs = retry.baseDelayMs;
+    if (settings.standby) {
+      this.warm = new AciStandbyPool(settings.standby, this.resourceGroupPath(), {
+        send: (method, path, apiVersion, body) => this.armSend(method, path, apiVersion, body),
+        checkPermissions: (scope, actions, scopeName) => this.checkPermissions(scope, actions, scopeName),
+        explain: (answer, action) => this.explain(armFailure(answer), action),
+        logs: (name) => this.logs(name),
+        log: settings.log,
+      });
+    }
     this.pullWatch = new ImagePullWatch(ACI_WAITS.imagePullGrace * this.unitMs);
   }
 
   get description(): string {
-    const network = this.settings.subnetId ? `subnet ${this.settings.subnetId}` : "no virtual network";
+    const network = this.warm
+      ? `${this.warm.description}`
+      : this.settings.subnetId
+        ? `subnet ${this.settings.subnetId}`
+        : "no virtual network";
     return `Azure Container Instances, resource group ${this.settings.resourceGroup} (${this.location ?? "its location"}, ${network})`;
   }
 
   get billedSize(): BilledSize | undefined {
-    const { cpu, memoryGB, osType } = this.settings;
+    const { osType } = this.settings;
+    const { cpu, memoryGB } = this.size;
     return this.location ? { region: this.location, cpu, memoryGB, osType } : undefined;
   }
+
+  /** The containers' size: the inputs', or the container group profile's in a warm start. */
+  private size: { cpu: number; memoryGB: number };
 
   get timeoutHint(): string | undefined {
     if (!this.settings.subnetId) return undefined;
@@ -165,6 +187,7 @@ export class AciProvider implements AgentProvider {
   }
 
   async prepare(plan?: LaunchPlan): Promise<void> {
+    if (this.warm) return this.prepareWarm(plan?.count ?? 1);
     const { subnetId, location } = this.settings;
     this.plannedCreates = plan?.count ?? 0;
     const groupRegion = await this.resourceGroupRegion();
@@ -201,6 +224,32 @@ export class AciProvider implements AgentProvider {
     }
     if (this.settings.jobIdentity) await this.checkJobIdentity(this.settings.jobIdentity);
     if (this.plannedCreates > 0) await this.checkRegionQuota(this.location, this.plannedCreates);
+  }
+
+  /** A warm start creates nothing itself: the checks are the resource group's and the standby pool's. */
+  private async prepareWarm(count: number): Promise<void> {
+    const standby = this.settings.standby!;
+    await this.resourceGroupRegion();
+    await this.checkPermissions(
+      this.resourceGroupPath(),
+      REQUIRED_ACTIONS,
+      `resource group '${this.settings.resourceGroup}'`,
+    );
+    const plan = await this.warm!.prepare({
+      image: standby.image,
+      container: AGENT_CONTAINER,
+      location: this.settings.location,
+      count,
+    });
+    this.location = plan.location;
+    if (plan.cpu !== undefined && plan.memoryGB !== undefined) {
+      if (plan.cpu !== this.settings.cpu || plan.memoryGB !== this.settings.memoryGB) {
+        this.settings.log.info(
+          `The claimed containers have the container group profile's size, ${plan.cpu} CPU and ${plan.memoryGB} GB, not cpu ${this.settings.cpu} and memoryGB ${this.settings.memoryGB}.`,
+        );
+      }
+      this.size = { cpu: plan.cpu, memoryGB: plan.memoryGB };
+    }
   }
 
   async create(spec: AgentContainerSpec): Promise<void> {
@@ -565,6 +614,29 @@ export class AciProvider implements AgentProvider {
     return `/subscriptions/${this.settings.connection.subscriptionId}/resourceGroups/${this.settings.resourceGroup}`;
   }
 
+  /** A raw Resource Manager request through the SDK client's pipeline, for what the SDK cannot send. */
+  private async armSend(
+    method: "GET" | "PUT",
+    path: string,
+    apiVersion: string,
+    body?: object,
+  ): Promise<ArmAnswer> {
+    const url = new URL(path.replace(/^\/+/, ""), this.settings.connection.armUrl.replace(/\/*$/, "/"));
+    url.searchParams.set("api-version", apiVersion);
+    const request = createPipelineRequest({ url: url.toString(), method });
+    if (body) {
+      request.body = JSON.stringify(body);
+      request.headers.set("Content-Type", "application/json");
+    }
+    let response: PipelineResponse;
+    try {
+      response = await this.client.sendRequest(request);
+    } catch (error) {
+      throw this.explain(error, `${method === "GET" ? "read" : "write"} ${path}`);
+    }
+    return { status: response.status, body: parseJson(response.bodyAsText) as Record<string, unknown> };
+  }
+
   private async armRead<T extends object>(path: string, apiVersion: string): Promise<ArmRead<T>> {
     const url = new URL(path.replace(/^\/+/, ""), this.settings.connection.armUrl.replace(/\/*$/, "/"));
     url.searchParams.set("api-version", apiVersion);
@@ -585,6 +657,15 @@ export class AciProvider implements AgentProvider {
   private explain(error: unknown, action: string, image?: string): Error {
     return explainArmError(error, { action, resourceGroup: this.settings.resourceGroup, image });
   }
+}
+
+/** An ARM error answer in the shape explainArmError reads (the SDK's RestError). */
+function armFailure(answer: ArmAnswer): object {
+  return {
+    statusCode: answer.status,
+    details: answer.body,
+    message: JSON.stringify(answer.body.error ?? {}),
+  };
 }
 
 /** Resource IDs compare without regard to case (Azure Resource Manager treats them so). */

@@ -4,7 +4,7 @@
 set -eu
 
 has_prerequisites() {
-  for command in bash curl git jq tar gzip setsid ps sha256sum timeout; do
+  for command in bash curl git jq tar gzip setsid ps sha256sum timeout openssl basenc; do
     command -v "$command" >/dev/null 2>&1 || return 1
   done
   ldconfig -p | grep -q 'libicuuc\.so' || return 1
@@ -25,5 +25,5 @@ if [ -z "$libicu_package" ]; then
   exit 1
 fi
 apt-get install -y --no-install-recommends \
-  bash ca-certificates coreutils curl git gzip jq procps tar util-linux "$libicu_package"
+  bash ca-certificates coreutils curl git gzip jq openssl procps tar util-linux "$libicu_package"
 rm -rf /var/lib/apt/lists/*

@@ -4,7 +4,8 @@
 # AZP_AGENT_CREDENTIAL) the start task has registered the agent already: the script only runs it, with no token,
 # and cannot unregister it (the teardown task does).
 # Settings (environment): see README.md. Exit codes: the agent's own exit code after its job;
-# 1 the agent could not be set up; 2 a setting is missing or invalid; 124 lifetime reached;
+# 1 the agent could not be set up; 2 a setting is missing or invalid; 3 a warm start's settings never came;
+# 124 lifetime reached;
 # 130/143 stopped by SIGINT/SIGTERM.
 # shellcheck disable=SC2317 # functions called only from traps are not unreachable
 set -euo pipefail
@@ -30,6 +31,108 @@ fail() {
   printf '%s\n' "$*" >&2
   exit "$exit_code"
 }
+
+# --- Warm start ---------------------------------------------------------------------------------
+
+# A container started ahead in an Azure Container Instances standby pool knows nothing of its agent yet. It makes
+# the agent's RSA key, prints only the public half, and waits for the start task to claim it, register the agent
+# with that key and hand it the settings, none of them secret, as config map files. The private key never leaves
+# the container.
+readonly warm_settings_dir=/mnt/configmap/agent
+readonly warm_settings_files=(agent credentials environment)
+readonly public_key_marker=EPHEMERAL_AGENT_PUBLIC_KEY
+readonly warm_wait_exit_code=3
+
+# The hex digits of one field of `openssl pkey -text` (the lines indented under "name:").
+key_field_hex() {
+  awk -v heading="$1:" '$0 == heading { on = 1; next } on && /^ / { gsub(/[ :]/, ""); printf "%s", $0; next } on { exit }'
+}
+
+# Standard base64 of hex digits as an unsigned big-endian number: minimal, or left-padded to $2 bytes.
+hex_to_base64() {
+  local hex=${1,,} length=${2:-0}
+  while [[ ${#hex} -gt 2 && "${hex:0:2}" == 00 ]]; do hex=${hex:2}; done
+  ((${#hex} % 2 == 0)) || hex="0$hex"
+  while ((${#hex} < length * 2)); do hex="00$hex"; done
+  ((length == 0 || ${#hex} == length * 2)) || return 1
+  printf '%s' "${hex^^}" | basenc --base16 -d | base64 -w0
+}
+
+# Writes the key as the agent's .credentials_rsaparams (RSAParametersSerializable, with the lengths .NET's
+# RSA.ImportParameters requires: D as long as the modulus, the others half of it) and prints the public half as
+# the start task reads it (tasks/common/core/warmStart.ts).
+make_warm_key() {
+  local pem text modulus_hex exponent_hex half
+  pem="$(mktemp)"
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pem" 2>/dev/null ||
+    fail 1 "could not make the agent's RSA key with openssl"
+  text="$(openssl pkey -in "$pem" -noout -text)"
+  rm -f "$pem"
+  modulus_hex="$(key_field_hex modulus <<<"$text")"
+  modulus_hex="${modulus_hex#00}"
+  exponent_hex="$(sed -n 's/^publicExponent: [0-9]* (0x\([0-9a-fA-F]*\))$/\1/p' <<<"$text")"
+  half=$(((${#modulus_hex} / 2 + 1) / 2))
+  local modulus exponent d p q dp dq inverse_q
+  modulus="$(hex_to_base64 "$modulus_hex")"
+  exponent="$(hex_to_base64 "$exponent_hex")"
+  d="$(hex_to_base64 "$(key_field_hex privateExponent <<<"$text")" $((${#modulus_hex} / 2)))"
+  p="$(hex_to_base64 "$(key_field_hex prime1 <<<"$text")" "$half")"
+  q="$(hex_to_base64 "$(key_field_hex prime2 <<<"$text")" "$half")"
+  dp="$(hex_to_base64 "$(key_field_hex exponent1 <<<"$text")" "$half")"
+  dq="$(hex_to_base64 "$(key_field_hex exponent2 <<<"$text")" "$half")"
+  inverse_q="$(hex_to_base64 "$(key_field_hex coefficient <<<"$text")" "$half")"
+  unset text
+  [[ -n "$modulus" && -n "$exponent" && -n "$d" && -n "$p" && -n "$q" && -n "$dp" && -n "$dq" && -n "$inverse_q" ]] ||
+    fail 1 "could not read the agent's RSA key back from openssl"
+  (
+    umask 077
+    mkdir -p "$agent_credential_dir"
+    jq -nc --arg d "$d" --arg dp "$dp" --arg dq "$dq" --arg exponent "$exponent" --arg inverseQ "$inverse_q" \
+      --arg modulus "$modulus" --arg p "$p" --arg q "$q" \
+      '{ContainerName: "", UseCng: false, d: $d, dp: $dp, dq: $dq, exponent: $exponent, inverseQ: $inverseQ,
+        modulus: $modulus, p: $p, q: $q}' >"$agent_credential_dir/.credentials_rsaparams"
+  )
+  printf '%s %s\n' "$public_key_marker" "$(jq -nc --arg exponent "$exponent" --arg modulus "$modulus" \
+    '{exponent: $exponent, modulus: $modulus}')"
+}
+
+warm_settings_arrived() {
+  local file
+  for file in "${warm_settings_files[@]}"; do
+    jq -e 'type == "object"' "$warm_settings_dir/$file" >/dev/null 2>&1 || return 1
+  done
+}
+
+# Waits for the settings, then takes them: .agent and .credentials beside the key, the environment exported.
+take_warm_settings() {
+  local wait_minutes="${EPHEMERAL_AGENT_WARM_WAIT_MINUTES:-60}" deadline entry
+  [[ "$wait_minutes" =~ ^[0-9]+$ && "$wait_minutes" -gt 0 ]] ||
+    fail 2 "EPHEMERAL_AGENT_WARM_WAIT_MINUTES must be a whole number of minutes above 0, got: $wait_minutes"
+  # PID 1 ignores signals it has no trap for: stop at once while waiting.
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  deadline=$((SECONDS + wait_minutes * 60))
+  log "waiting for the agent's settings in $warm_settings_dir (up to $wait_minutes minutes)"
+  until warm_settings_arrived; do
+    ((SECONDS < deadline)) || fail "$warm_wait_exit_code" "no agent settings arrived in $warm_settings_dir within $wait_minutes minutes: exiting so that the standby pool replaces this container"
+    sleep 0.5
+  done
+  trap - TERM INT
+  install -m 600 "$warm_settings_dir/agent" "$agent_credential_dir/.agent"
+  install -m 600 "$warm_settings_dir/credentials" "$agent_credential_dir/.credentials"
+  while IFS= read -r -d '' entry; do
+    [[ "${entry%%=*}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
+      fail 2 "the agent's environment setting names a variable '${entry%%=*}', which is no variable name"
+    export "${entry?}"
+  done < <(jq -j 'to_entries[] | "\(.key)=\(.value | tostring)\u0000"' "$warm_settings_dir/environment")
+  log "the agent's settings arrived"
+}
+
+if [[ "${EPHEMERAL_AGENT_WARM_START:-}" == true ]]; then
+  log "warm start: making the agent's key"
+  make_warm_key
+  take_warm_settings
+fi
 
 # --- Settings -----------------------------------------------------------------------------------
 
@@ -88,7 +191,7 @@ fi
 
 # The agent reports every environment variable as a capability except those listed here;
 # EPHEMERAL_AGENT_RUN stays visible because the job's demand matches on it.
-export VSO_AGENT_IGNORE="${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}AZP_URL,AZP_TOKEN,AZP_TOKEN_FILE,AZP_POOL,AZP_AGENT_NAME,AZP_WORK,AZP_AGENT_CREDENTIAL,AZP_AGENT_PACKAGE_URL,AZP_AGENT_PACKAGE_SHA256,EPHEMERAL_AGENT_MAX_LIFETIME_MINUTES,VSO_AGENT_IGNORE"
+export VSO_AGENT_IGNORE="${VSO_AGENT_IGNORE:+$VSO_AGENT_IGNORE,}AZP_URL,AZP_TOKEN,AZP_TOKEN_FILE,AZP_POOL,AZP_AGENT_NAME,AZP_WORK,AZP_AGENT_CREDENTIAL,AZP_AGENT_PACKAGE_URL,AZP_AGENT_PACKAGE_SHA256,EPHEMERAL_AGENT_MAX_LIFETIME_MINUTES,EPHEMERAL_AGENT_WARM_START,EPHEMERAL_AGENT_WARM_WAIT_MINUTES,VSO_AGENT_IGNORE"
 
 # --- Stopping: signals, lifetime, unregistering ---------------------------------------------------
 

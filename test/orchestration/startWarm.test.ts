@@ -164,6 +164,10 @@ describe("startAgents with a warm start from a standby pool (in-process)", () =>
       new RegExp(`had no container ready for agent ${nameOf(2)}: .*created one cold`),
     );
     assert.ok(standby.delivered.has(nameOf(2)));
+    assert.deepEqual(
+      settled.value.agents.map((agent) => agent.claimed),
+      ["warm", "cold"],
+    );
     const registered = world.callsOf("registerAgent").find((call) => call.name === nameOf(2));
     assert.ok(
       registered && registered.at >= 125 + COLD_KEY_MS,

@@ -64,6 +64,8 @@ export interface StartContext {
 
 export interface AgentReport {
   name: string;
+  /** In a warm start: whether the container came ready from the standby pool, or was created cold instead. */
+  claimed?: "warm" | "cold";
   onlineAfterMs?: number;
   status?: ContainerStatus;
 }
@@ -206,6 +208,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
         madeRequests = true;
         firstCreationMs ??= timer.elapsedMs;
         const claimed = await warm.claim(identity);
+        reports.get(name)!.claimed = claimed.warm ? "warm" : "cold";
         if (!claimed.warm) {
           log.warn(
             `${warm.description} had no container ready for agent ${name}: Azure created one cold from the same profile, which takes as long as a start without the pool. Raise the pool's ready capacity if this happens often.`,

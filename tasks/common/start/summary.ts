@@ -1,10 +1,23 @@
 import { formatDuration } from "../core/log";
 import { describeStatus } from "../core/ports";
 import { startCostLine, type StartCost } from "./cost";
-import type { StartResult } from "./startAgents";
+import type { AgentReport, StartResult } from "./startAgents";
 
 function escapeCell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+}
+
+const CLAIMED = {
+  warm: "claimed warm from the standby pool",
+  cold: "created cold: the standby pool had none ready",
+};
+
+function containerCell(agent: AgentReport): string {
+  const parts = [
+    ...(agent.claimed ? [CLAIMED[agent.claimed]] : []),
+    ...(agent.status ? [describeStatus(agent.status)] : []),
+  ];
+  return escapeCell(parts.join("; "));
 }
 
 export function startSummary(result: StartResult, outcome: string, cost?: StartCost): string {
@@ -21,7 +34,7 @@ export function startSummary(result: StartResult, outcome: string, cost?: StartC
     "| --- | --- | --- |",
     ...result.agents.map(
       (agent) =>
-        `| ${agent.name} | ${agent.onlineAfterMs === undefined ? "not online" : formatDuration(agent.onlineAfterMs)} | ${agent.status ? escapeCell(describeStatus(agent.status)) : ""} |`,
+        `| ${agent.name} | ${agent.onlineAfterMs === undefined ? "not online" : formatDuration(agent.onlineAfterMs)} | ${containerCell(agent)} |`,
     ),
     "",
     "| Step | Time |",

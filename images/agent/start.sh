@@ -105,13 +105,16 @@ warm_settings_arrived() {
 
 # Waits for the settings, then takes them: .agent and .credentials beside the key, the environment exported.
 take_warm_settings() {
-  local wait_minutes="${EPHEMERAL_AGENT_WARM_WAIT_MINUTES:-60}" deadline entry
-  [[ "$wait_minutes" =~ ^[0-9]+$ && "$wait_minutes" -gt 0 ]] ||
-    fail 2 "EPHEMERAL_AGENT_WARM_WAIT_MINUTES must be a whole number of minutes above 0, got: $wait_minutes"
+  local wait_minutes="${EPHEMERAL_AGENT_WARM_WAIT_MINUTES:-60}" wait_seconds deadline entry
+  [[ "$wait_minutes" =~ ^[0-9]+([.][0-9]+)?$ ]] ||
+    fail 2 "EPHEMERAL_AGENT_WARM_WAIT_MINUTES must be a number of minutes above 0, got: $wait_minutes"
+  wait_seconds="$(awk -v minutes="$wait_minutes" 'BEGIN { s = minutes * 60; printf "%d", (s == int(s)) ? s : int(s) + 1 }')"
+  ((wait_seconds > 0)) ||
+    fail 2 "EPHEMERAL_AGENT_WARM_WAIT_MINUTES must be a number of minutes above 0, got: $wait_minutes"
   # PID 1 ignores signals it has no trap for: stop at once while waiting.
   trap 'exit 143' TERM
   trap 'exit 130' INT
-  deadline=$((SECONDS + wait_minutes * 60))
+  deadline=$((SECONDS + wait_seconds))
   log "waiting for the agent's settings in $warm_settings_dir (up to $wait_minutes minutes)"
   until warm_settings_arrived; do
     ((SECONDS < deadline)) || fail "$warm_wait_exit_code" "no agent settings arrived in $warm_settings_dir within $wait_minutes minutes: exiting so that the standby pool replaces this container"

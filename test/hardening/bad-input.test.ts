@@ -247,9 +247,9 @@ const PARSE_ROWS: BadInput[] = [
     /Input 'standbyPoolFallback'.*'wait' is not supported: use one of cold, fail/,
   ),
   start(
-    "a standby pool setting without a standby pool",
-    { standbyPoolFallback: "fail" },
-    /Input 'standbyPoolFallback'.*applies only to a warm start: set standbyPool, or clear it/,
+    "a profile revision without a standby pool",
+    { containerGroupProfileRevision: "2" },
+    /Input 'containerGroupProfileRevision'.*applies only to a warm start: set standbyPool, or clear it/,
   ),
   startDocker(
     "a standby pool with the docker provider",

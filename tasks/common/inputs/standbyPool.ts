@@ -32,7 +32,8 @@ const FROM_PROFILE: Readonly<Record<string, string>> = {
   jobIdentity: "the container group profile",
 };
 
-const STANDBY_ONLY = ["containerGroupProfile", "containerGroupProfileRevision", "standbyPoolFallback"];
+/** standbyPoolFallback is not among them: it has a default, so it always arrives. */
+const STANDBY_ONLY = ["containerGroupProfile", "containerGroupProfileRevision"];
 
 /**
  * The standby pool inputs, or undefined without a standby pool. A claim may carry only config maps, which are

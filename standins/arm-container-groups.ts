@@ -19,6 +19,8 @@ export interface ContainerEvent {
 
 export interface ContainerRecord {
   name: string;
+  /** Config map key/values (2024-05-01-preview and later): plain text, returned by GET, files in the container. */
+  configMap?: Record<string, string>;
   currentState?: ContainerState;
   previousState?: ContainerState;
   restartCount: number;
@@ -42,6 +44,18 @@ export interface ContainerGroupRecord {
   /** Group-level instanceView events (e.g. a failed mount or deployment). */
   events: ContainerEvent[];
   createdAt: Date;
+  /** A group made from a container group profile: by a standby pool (claimed or not yet), or cold at a claim. */
+  standby?: StandbyOrigin;
+}
+
+export interface StandbyOrigin {
+  profile: { id: string; revision: number };
+  /** The pool it was made in, or whose claim created it cold. */
+  poolId: string;
+  /** true: taken ready from the pool; false: created cold because the pool had none ready. */
+  fromPool: boolean;
+  /** Still in the pool: no API lists or addresses it. */
+  pooled: boolean;
 }
 
 interface EnvironmentVariable {
@@ -157,9 +171,11 @@ export function containerGroupJson(
             events: record.events,
           }
         : undefined;
+    // Config maps come back in plain text (Microsoft Learn, "Config maps in Azure Container Instances").
+    const configMap = group.standby ? { keyValuePairs: record.configMap ?? {} } : undefined;
     return {
       name: container.name,
-      properties: { ...container.properties, environmentVariables, instanceView },
+      properties: { ...container.properties, environmentVariables, configMap, instanceView },
     };
   });
   const ipAddress = requested.ipAddress && {
@@ -185,6 +201,10 @@ export function containerGroupJson(
       initContainers: requested.initContainers ?? [],
       ipAddress,
       instanceView: withInstanceView ? { events: group.events, state: groupState(group) } : undefined,
+      // As the recorded claim answers (reference/aci/standby/recording_container_reuse_from_standbypool.json).
+      ...(group.standby
+        ? { isCreatedFromStandbyPool: group.standby.fromPool, containerGroupProfile: group.standby.profile }
+        : {}),
     },
   };
 }

@@ -8,8 +8,19 @@ import {
   type ContainerGroupRecord,
   type ContainerGroupRequest,
   type ContainerState,
+  type StandbyOrigin,
 } from "./arm-container-groups";
 import type { DevOpsStandin } from "./devops";
+import { generateAgentKey } from "../tasks/common/core/agentCredential";
+import { PUBLIC_KEY_MARKER } from "../tasks/common/core/warmStart";
+import {
+  POOL_PATH,
+  PROFILE_PATH,
+  standbyPools,
+  type StandbyHost,
+  type StandbyPools,
+  type StandbyPoolTiming,
+} from "./arm-standby-pools";
 import type { IssuedToken } from "./entra";
 import {
   bearerToken,
@@ -120,6 +131,8 @@ export interface ArmStandinOptions {
   aciQuotas?: false | Partial<AciRequestQuotas>;
   /** Region quotas by location (lower case, e.g. "westeurope"); unlisted regions get the defaults. */
   regionUsage?: Record<string, RegionUsage>;
+  /** Latencies of standby pool claims and refills (arm-standby-pools.ts). */
+  standbyPools?: StandbyPoolTiming;
 }
 
 /** Token buckets per subscription: each request takes a token of its class, buckets refill continuously. */
@@ -196,6 +209,10 @@ export interface ArmStandin {
   onCreate(listener: (group: ContainerGroupRecord) => void): void;
   /** Called for every accepted DELETE of an existing group; the DELETE is answered once the promise settled. */
   onDelete(listener: (group: ContainerGroupRecord) => Promise<void>): void;
+  /** Called when a container's config map is set at a claim or changed by a later PUT. */
+  onConfigMap(listener: (group: ContainerGroupRecord, container: string) => void): void;
+  /** Container group profiles and standby pools; a test may make a pool degraded. */
+  standbyPools: Pick<StandbyPools, "pools" | "pool" | "setHealth">;
   intercept(interceptor: Interceptor): () => void;
   /** Requests answered 429 by the throttling (not by injected faults), per request class; live counters. */
   throttled: Record<RequestClass, number>;
@@ -296,6 +313,7 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
   const pendingProvisioning = new Map<ContainerGroupRecord, () => void>();
   const createListeners: Array<(group: ContainerGroupRecord) => void> = [];
   const deleteListeners: Array<(group: ContainerGroupRecord) => Promise<void>> = [];
+  const configMapListeners: Array<(group: ContainerGroupRecord, container: string) => void> = [];
   const timers = new Set<NodeJS.Timeout>();
   const throttling = options.throttling === false ? undefined : { ...ARM_THROTTLING, ...options.throttling };
   const buckets = new Map<string, TokenBucket>();
@@ -329,7 +347,9 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     return Object.keys(resourceGroups).find((candidate) => candidate.toLowerCase() === name.toLowerCase());
   }
 
+  /** Listed under its name, or still in a standby pool, where no API addresses it. */
   function isCurrent(group: ContainerGroupRecord): boolean {
+    if (group.standby?.pooled) return true;
     return groups.get(groupKey(group.resourceGroup, group.name)) === group;
   }
 
@@ -447,6 +467,46 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     });
   }
 
+  /**
+   * A pooled group's container in warm mode (images/agent/start.sh) prints its public key at boot; the simulation
+   * prints one made for it, and stands in for its agent once the claim's config map brings the agent's settings.
+   */
+  function printWarmKey(group: ContainerGroupRecord): void {
+    void generateAgentKey().then((key) => {
+      group.containers[0].logs += `${PUBLIC_KEY_MARKER} ${JSON.stringify(key.publicKey)}\nwaiting for the agent's settings in /mnt/configmap/${group.containers[0].name}\n`;
+    });
+  }
+
+  function startWarmSimulatedAgent(group: ContainerGroupRecord): void {
+    const simulation = options.simulateAgents;
+    const settings = group.containers[0]?.configMap ?? {};
+    if (!simulation || !settings.agent || !settings.credentials || !settings.environment) return;
+    if (simulatedAgents.has(group)) return;
+    const agent = JSON.parse(settings.agent) as { agentName?: string; poolName?: string };
+    const poolName = agent.poolName ?? "";
+    const agentName = agent.agentName ?? "";
+    group.environment = { ...(JSON.parse(settings.environment) as Record<string, string>) };
+    schedule(simulation.delayMs ?? 50, () => {
+      if (!isCurrent(group) || group.containers[0].currentState?.state !== "Running") return;
+      const logs = group.containers[0];
+      if (!simulation.devops.agent(poolName, agentName)) {
+        logs.logs +=
+          "Failed to connect: the token exchange failed with HTTP 401: the agent's registration is gone\n";
+        setContainerState(group, 0, { state: "Terminated", exitCode: 2 });
+        return;
+      }
+      simulatedAgents.set(group, { poolName, agentName, unregistered: false });
+      simulation.devops.simulateAgent.online(poolName, agentName);
+      const now = new Date().toISOString().replace("T", " ").slice(0, 19);
+      logs.logs += `the agent's settings arrived\nConnecting to the server.\n${now}Z: Listening for Jobs\n`;
+    });
+  }
+
+  /** An agent that signs in with its own key, which cannot remove its registration: the teardown task does. */
+  function hasOwnCredential(group: ContainerGroupRecord): boolean {
+    return Boolean(group.environment.AZP_AGENT_CREDENTIAL) || group.standby !== undefined;
+  }
+
   function simulatedGroupOf(agentName: string, poolId: number): ContainerGroupRecord | undefined {
     const devops = options.simulateAgents?.devops;
     for (const [group, simulated] of simulatedAgents) {
@@ -482,7 +542,7 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     const afterJob = options.simulateAgents?.afterJob ?? "unregister";
     if (afterJob === "stay") return;
     // An agent with its own credential cannot remove itself: the teardown task does.
-    if (afterJob === "unregister" && !group.environment.AZP_AGENT_CREDENTIAL) {
+    if (afterJob === "unregister" && !hasOwnCredential(group)) {
       // With the container's own token, as config.sh remove does: once that token expired, the registration stays.
       try {
         options.simulateAgents?.devops.simulateAgent.unregister(
@@ -551,7 +611,9 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     group.containers[0].logs = behaviour.logs ?? "";
     endOperation(operation, "Succeeded");
     if (behaviour.container) setContainerState(group, 0, behaviour.container);
-    if (behaviour.agent !== false) startSimulatedAgent(group);
+    if (group.standby) {
+      if (options.simulateAgents && behaviour.agent !== false) printWarmKey(group);
+    } else if (behaviour.agent !== false) startSimulatedAgent(group);
   }
 
   /**
@@ -628,7 +690,10 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     return undefined;
   }
 
-  function putContainerGroup(request: StandinRequest, params: Record<string, string>): Reply {
+  function putContainerGroup(
+    request: StandinRequest,
+    params: Record<string, string>,
+  ): Reply | Promise<Reply> {
     const resourceGroup = findResourceGroup(params.resourceGroup);
     if (!resourceGroup) {
       return armError(
@@ -640,6 +705,7 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     const body = (
       typeof request.body === "object" && request.body !== null ? request.body : {}
     ) as ContainerGroupRequest;
+    if (body.properties?.containerGroupProfile) return standby.claim(body, resourceGroup, params.name);
     const problems = requestProblems(body);
     if (problems.length > 0) return armError(400, "InvalidRequestContent", problems.join(" "));
     const subnetFailure = subnetProblem(body, params.name);
@@ -648,10 +714,27 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     const existed = groups.has(key);
     const quotaFailure = regionQuotaProblem(body, key);
     if (quotaFailure) return quotaFailure;
+    const { group, operation } = provisionGroup(body, { resourceGroup, name: params.name }, undefined, true);
+    if (!existed) for (const listener of createListeners) listener(group);
+    // 201 with Azure-AsyncOperation only, no Location or Retry-After (recordings/2023-05-01/recording_containergroups_create_test.json, entry 1).
+    return {
+      status: existed ? 200 : 201,
+      headers: { "azure-asyncoperation": operationUrl(operation) },
+      body: containerGroupJson(group, true),
+    };
+  }
+
+  /** Makes a group record and provisions it after the provisioning delay; `register` lists it among the groups. */
+  function provisionGroup(
+    body: ContainerGroupRequest,
+    where: { resourceGroup: string; name: string },
+    standby: StandbyOrigin | undefined,
+    register: boolean,
+  ): { group: ContainerGroupRecord; operation: Operation } {
     const group: ContainerGroupRecord = {
       subscriptionId,
-      resourceGroup,
-      name: params.name,
+      resourceGroup: where.resourceGroup,
+      name: where.name,
       location: body.location as string,
       tags: body.tags,
       request: body,
@@ -665,8 +748,9 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
       })),
       events: [],
       createdAt: new Date(),
+      standby,
     };
-    groups.set(key, group);
+    if (register) groups.set(groupKey(where.resourceGroup, where.name), group);
     const operation = startOperation(group);
     const behaviour = behaviourFor(group);
     let provisioned = false;
@@ -678,14 +762,48 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     };
     pendingProvisioning.set(group, provision);
     schedule(provisioningDelayMs, provision);
-    if (!existed) for (const listener of createListeners) listener(group);
-    // 201 with Azure-AsyncOperation only, no Location or Retry-After (recordings/2023-05-01/recording_containergroups_create_test.json, entry 1).
-    return {
-      status: existed ? 200 : 201,
-      headers: { "azure-asyncoperation": operationUrl(operation) },
-      body: containerGroupJson(group, true),
-    };
+    return { group, operation };
   }
+
+  /** Whether the caller's permissions (`permissions`, as Microsoft.Authorization/permissions lists them) grant the action. */
+  function granted(action: string): boolean {
+    const matches = (pattern: string) =>
+      new RegExp(
+        `^${pattern
+          .split("*")
+          .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&"))
+          .join(".*")}$`,
+        "i",
+      ).test(action);
+    return permissions.some(
+      (permission) =>
+        (permission.actions ?? []).some(matches) && !(permission.notActions ?? []).some(matches),
+    );
+  }
+
+  const standbyHost: StandbyHost = {
+    subscriptionId,
+    granted,
+    schedule,
+    provision(request, where, standby, register) {
+      const { group } = provisionGroup(request, where, standby, register);
+      for (const listener of createListeners) listener(group);
+      return group;
+    },
+    adopt(group, resourceGroup, name, tags) {
+      group.resourceGroup = resourceGroup;
+      group.name = name;
+      group.tags = tags;
+      groups.set(groupKey(resourceGroup, name), group);
+    },
+    existing: (resourceGroup, name) => groups.get(groupKey(resourceGroup, name)),
+    json: (group) => containerGroupJson(group, true),
+    configMapChanged(group, container) {
+      for (const listener of configMapListeners) listener(group, container);
+      startWarmSimulatedAgent(group);
+    },
+  };
+  const standby = standbyPools(standbyHost, options.standbyPools);
 
   function groupCores(request: ContainerGroupRequest): number {
     return (request.properties?.containers ?? []).reduce((sum, container) => {
@@ -1116,6 +1234,16 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
           "/subscriptions/:subscriptionId/resourceGroups/:resourceGroup/providers/Microsoft.ManagedIdentity/userAssignedIdentities/:identity/providers/Microsoft.Authorization/permissions",
         handle: arm(listPermissions),
       },
+      { method: "PUT", pattern: PROFILE_PATH, handle: arm(standby.putProfile) },
+      { method: "GET", pattern: PROFILE_PATH, handle: arm(standby.getProfile) },
+      {
+        method: "GET",
+        pattern: `${PROFILE_PATH}/providers/Microsoft.Authorization/permissions`,
+        handle: arm(listPermissions),
+      },
+      { method: "PUT", pattern: POOL_PATH, handle: arm(standby.putPool) },
+      { method: "GET", pattern: POOL_PATH, handle: arm(standby.getPool) },
+      { method: "GET", pattern: `${POOL_PATH}/runtimeViews/:view`, handle: arm(standby.getRuntimeView) },
       { method: "GET", pattern: CONTAINER_GROUP, handle: arm(listContainerGroups) },
       {
         method: "GET",
@@ -1183,6 +1311,10 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     onDelete(listener) {
       deleteListeners.push(listener);
     },
+    onConfigMap(listener) {
+      configMapListeners.push(listener);
+    },
+    standbyPools: standby,
     intercept: server.intercept,
     throttled,
     quotaRefusals,

@@ -1,0 +1,352 @@
+// The ARM stand-in's standby pools over real HTTP: profiles and their revisions, the pool and its runtime view, and
+// the claim as the recording and the spec examples show it (reference/aci/standby/).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { STANDIN_DEFAULTS, startAll, type Standins } from "./index";
+import { STANDBY_API, armRequest, armToken, createStandbyPool, poolReady } from "./standbyPoolSetup";
+
+const { resourceGroup, location } = STANDIN_DEFAULTS;
+const IMAGE = "myregistry.azurecr.io/ephemeral-agent:1";
+const CLAIM_API = "2025-09-01";
+
+function reference(file: string): {
+  interactions: { request: { body: Record<string, unknown> }; response: { status: number; body: unknown } }[];
+} {
+  return JSON.parse(readFileSync(path.join(__dirname, "reference", "aci", "standby", file), "utf8")) as never;
+}
+
+/** Keys of an object and of its nested objects, as dotted paths; arrays by their first element. */
+function shape(value: unknown, prefix = ""): string[] {
+  if (Array.isArray(value)) return value.length ? shape(value[0], `${prefix.replace(/\.$/, "")}[].`) : [];
+  if (value === null || typeof value !== "object") return [];
+  return Object.entries(value).flatMap(([key, inner]) => [
+    `${prefix}${key}`,
+    ...shape(inner, `${prefix}${key}.`),
+  ]);
+}
+
+describe("ARM stand-in: standby pools", () => {
+  let standins: Standins;
+  let token: string;
+  let ids: { profileId: string; poolId: string };
+
+  beforeEach(async () => {
+    standins = await startAll({
+      arm: { provisioningDelayMs: 30, standbyPools: { refillDelayMs: 10 } },
+      simulateAgents: { delayMs: 10 },
+    });
+    token = await armToken(standins);
+    ids = await createStandbyPool(standins, { image: IMAGE, readyCapacity: 2 });
+    await poolReady(standins, ids.poolId, 2);
+  });
+
+  afterEach(() => standins.close());
+
+  const groupPath = (name: string) =>
+    `/subscriptions/${standins.arm.subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.ContainerInstance/containerGroups/${name}`;
+
+  function claimBody(configMap: Record<string, string> = {}, container = "agent", fail = false) {
+    return {
+      location,
+      tags: { "ephemeral-agent-run-key": "42" },
+      properties: {
+        containerGroupProfile: { id: ids.profileId, revision: 1 },
+        standbyPoolProfile: { id: ids.poolId, failContainerGroupCreateOnReuseFailure: fail },
+        containers: [{ name: container, properties: { configMap: { keyValuePairs: configMap } } }],
+      },
+    };
+  }
+
+  it("raises a profile's revision with each PUT and answers the example's shape", async () => {
+    const again = await armRequest(standins, token, "PUT", ids.profileId, STANDBY_API.profile, {
+      location,
+      properties: { osType: "Linux", containers: [{ name: "agent", properties: { image: IMAGE } }] },
+    });
+    assert.equal(again.status, 200);
+    assert.equal((again.body.properties as { revision: number }).revision, 2);
+    const read = await armRequest(standins, token, "GET", ids.profileId, STANDBY_API.profile);
+    const example = JSON.parse(
+      readFileSync(
+        path.join(__dirname, "reference", "aci", "standby", "ContainerGroupProfilesGet.json"),
+        "utf8",
+      ),
+    ) as { responses: { 200: { body: unknown } } };
+    for (const key of [
+      "id",
+      "name",
+      "type",
+      "location",
+      "properties",
+      "properties.revision",
+      "properties.containers",
+    ]) {
+      assert.ok(shape(example.responses[200].body).includes(key));
+      assert.ok(shape(read.body).includes(key), key);
+    }
+  });
+
+  it("reports the pool and its runtime view as the examples do: counts per state and health", async () => {
+    const pool = await armRequest(standins, token, "GET", ids.poolId, STANDBY_API.pool);
+    const poolExample = reference2("StandbyContainerGroupPools_Get.json");
+    assert.deepEqual(
+      shape(pool.body)
+        .filter((key) => !key.startsWith("systemData") && !key.includes("subnetIds[]"))
+        .sort(),
+      shape(poolExample)
+        .filter((key) => !key.startsWith("systemData") && !key.includes("subnetIds[]"))
+        .sort(),
+    );
+    const view = await armRequest(
+      standins,
+      token,
+      "GET",
+      `${ids.poolId}/runtimeViews/latest`,
+      STANDBY_API.pool,
+    );
+    const viewExample = reference2("StandbyContainerGroupPoolRuntimeViews_Get.json");
+    assert.deepEqual(
+      shape(view.body)
+        .filter((key) => !key.startsWith("systemData") && !key.includes("subnetIds[]"))
+        .sort(),
+      shape(viewExample)
+        .filter((key) => !key.startsWith("systemData") && !key.includes("subnetIds[]"))
+        .sort(),
+    );
+    const counts = (
+      view.body.properties as {
+        instanceCountSummary: { instanceCountsByState: { state: string; count: number }[] }[];
+      }
+    ).instanceCountSummary[0].instanceCountsByState;
+    assert.deepEqual(counts, [
+      { state: "creating", count: 0 },
+      { state: "running", count: 2 },
+      { state: "deleting", count: 0 },
+    ]);
+
+    standins.arm.standbyPools.setHealth(ids.poolId, {
+      code: "HealthState/degraded",
+      message: "The pool identity lacks AcrPull.",
+    });
+    const degraded = await armRequest(
+      standins,
+      token,
+      "GET",
+      `${ids.poolId}/runtimeViews/latest`,
+      STANDBY_API.pool,
+    );
+    assert.deepEqual((degraded.body.properties as { status: unknown }).status, {
+      code: "HealthState/degraded",
+      message: "The pool identity lacks AcrPull.",
+    });
+  });
+
+  function reference2(file: string): unknown {
+    const example = JSON.parse(
+      readFileSync(path.join(__dirname, "reference", "aci", "standby", file), "utf8"),
+    ) as {
+      responses: { 200: { body: unknown } };
+    };
+    return example.responses[200].body;
+  }
+
+  it("hands out a running pooled group under the caller's name, unchanged and not restarted, as recorded", async () => {
+    const pooled = standins.arm.standbyPools.pool(ids.poolId)!.members[0];
+    const startedAt = pooled.containers[0].currentState?.startTime;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const claim = await armRequest(
+      standins,
+      token,
+      "PUT",
+      groupPath("claimed-1"),
+      CLAIM_API,
+      claimBody({ KEY: "VALUE" }),
+    );
+    assert.equal(claim.status, 201);
+    const recorded = reference("recording_container_reuse_from_standbypool.json").interactions[0].response;
+    assert.equal(claim.status, recorded.status);
+    const properties = claim.body.properties as Record<string, unknown>;
+    assert.equal(properties.isCreatedFromStandbyPool, true);
+    assert.equal(properties.provisioningState, "Succeeded");
+    assert.deepEqual(properties.containerGroupProfile, { id: ids.profileId, revision: 1 });
+    const container = (properties.containers as { name: string; properties: Record<string, unknown> }[])[0];
+    const instanceView = container.properties.instanceView as {
+      restartCount: number;
+      currentState: { state: string; startTime: string };
+    };
+    assert.equal(instanceView.restartCount, 0);
+    assert.equal(instanceView.currentState.state, "Running");
+    assert.equal(
+      instanceView.currentState.startTime,
+      startedAt,
+      "the container ran before the claim and kept running",
+    );
+    assert.deepEqual(container.properties.configMap, { keyValuePairs: { KEY: "VALUE" } });
+    for (const key of [
+      "properties.isCreatedFromStandbyPool",
+      "properties.containerGroupProfile",
+      "properties.containers[].properties.configMap",
+      "properties.containers[].properties.instanceView.restartCount",
+    ]) {
+      assert.ok(shape(recorded.body).includes(key), `the recording has ${key}`);
+      assert.ok(shape(claim.body).includes(key), `the stand-in answers ${key}`);
+    }
+    assert.equal(claim.body.name, "claimed-1");
+    assert.deepEqual(claim.body.tags, { "ephemeral-agent-run-key": "42" });
+    assert.equal(standins.arm.containerGroup("claimed-1"), pooled, "the very group the pool held");
+    const listed = await armRequest(standins, token, "GET", groupPath("").replace(/\/$/, ""), "2023-05-01");
+    assert.deepEqual(
+      (listed.body.value as { name: string }[]).map((group) => group.name),
+      ["claimed-1"],
+      "pooled groups are never listed",
+    );
+  });
+
+  it("refills the pool after a claim", async () => {
+    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    assert.equal(standins.arm.standbyPools.pool(ids.poolId)!.members.length, 1);
+    await poolReady(standins, ids.poolId, 2, 5000);
+  });
+
+  it("accepts only config maps at a claim", async () => {
+    const body = claimBody();
+    const withImage = {
+      ...body,
+      properties: {
+        ...body.properties,
+        containers: [{ name: "agent", properties: { image: "other:1", configMap: { keyValuePairs: {} } } }],
+      },
+    };
+    const refused = await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, withImage);
+    assert.equal(refused.status, 400);
+    assert.match(
+      JSON.stringify(refused.body),
+      /ContainerGroup properties other than config map are not allowed/,
+    );
+    const withSubnet = { ...body, properties: { ...body.properties, subnetIds: [{ id: "/x" }] } };
+    assert.equal(
+      (await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, withSubnet)).status,
+      400,
+    );
+    assert.equal(standins.arm.standbyPools.pool(ids.poolId)!.members.length, 2, "nothing was claimed");
+  });
+
+  it("refuses the claim with 403 LinkedAuthorizationFailed when the caller may not read the profile", async () => {
+    standins.arm.permissions.splice(0, standins.arm.permissions.length, {
+      actions: ["*"],
+      notActions: ["Microsoft.ContainerInstance/containerGroupProfiles/read"],
+    });
+    const refused = await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    assert.equal(refused.status, 403);
+    const error = refused.body.error as { code: string; message: string };
+    const recorded = reference("recording_container_reuse_from_standbypool_denied.json").interactions[0]
+      .response;
+    assert.equal(refused.status, recorded.status);
+    assert.equal(error.code, (recorded.body as { error: { code: string } }).error.code);
+    assert.match(error.message, /containerGroupProfiles\/read' on the linked scope\(s\)/);
+    assert.equal((await armRequest(standins, token, "GET", ids.profileId, STANDBY_API.profile)).status, 403);
+  });
+
+  it("drops the config map silently when the claim names another container than the profile's, as recorded", async () => {
+    const claim = await armRequest(
+      standins,
+      token,
+      "PUT",
+      groupPath("claimed-1"),
+      CLAIM_API,
+      claimBody({ KEY: "VALUE" }, "other"),
+    );
+    assert.equal(claim.status, 201);
+    const container = (
+      claim.body.properties as { containers: { name: string; properties: { configMap: unknown } }[] }
+    ).containers[0];
+    assert.equal(container.name, "agent");
+    assert.deepEqual(container.properties.configMap, { keyValuePairs: {} });
+  });
+
+  it("updates a claimed group's config map without restarting it", async () => {
+    const changes: string[] = [];
+    standins.arm.onConfigMap((group, container) => changes.push(`${group.name}/${container}`));
+    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    const before = standins.arm.containerGroup("claimed-1")!.containers[0].currentState;
+    const update = await armRequest(
+      standins,
+      token,
+      "PUT",
+      groupPath("claimed-1"),
+      CLAIM_API,
+      claimBody({ agent: "{}" }),
+    );
+    assert.equal(update.status, 200);
+    const group = standins.arm.containerGroup("claimed-1")!;
+    assert.deepEqual(group.containers[0].configMap, { agent: "{}" });
+    assert.equal(group.containers[0].currentState, before, "same state: no restart");
+    assert.equal(group.containers[0].restartCount, 0);
+    assert.deepEqual(changes, ["claimed-1/agent", "claimed-1/agent"]);
+    const read = await armRequest(standins, token, "GET", groupPath("claimed-1"), CLAIM_API);
+    assert.match(
+      JSON.stringify(read.body),
+      /"configMap":\{"keyValuePairs":\{"agent":"\{\}"\}\}/,
+      "config maps come back in plain text",
+    );
+  });
+
+  it("creates the group cold from the profile when the pool has none ready, or fails when asked to", async () => {
+    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    await armRequest(standins, token, "PUT", groupPath("claimed-2"), CLAIM_API, claimBody());
+    standins.arm.standbyPools.setHealth(ids.poolId, { code: "HealthState/degraded", message: "paused" });
+    const failed = await armRequest(
+      standins,
+      token,
+      "PUT",
+      groupPath("claimed-3"),
+      CLAIM_API,
+      claimBody({}, "agent", true),
+    );
+    assert.equal(failed.status, 409);
+    assert.equal(standins.arm.containerGroup("claimed-3"), undefined);
+    const cold = await armRequest(standins, token, "PUT", groupPath("claimed-3"), CLAIM_API, claimBody());
+    assert.equal(cold.status, 201);
+    const properties = cold.body.properties as {
+      isCreatedFromStandbyPool: boolean;
+      provisioningState: string;
+    };
+    assert.equal(properties.isCreatedFromStandbyPool, false);
+    assert.equal(properties.provisioningState, "Pending", "an ordinary creation's provisioning");
+    const group = standins.arm.containerGroup("claimed-3")!;
+    assert.equal(
+      group.request.properties?.containers?.[0]?.properties?.image,
+      IMAGE,
+      "made from the profile",
+    );
+  });
+
+  it("deletes a claimed group like any other", async () => {
+    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    const deleted = await armRequest(standins, token, "DELETE", groupPath("claimed-1"), "2023-05-01");
+    assert.equal(deleted.status, 200);
+    assert.equal(standins.arm.containerGroup("claimed-1"), undefined);
+  });
+
+  it("prints a public key in a pooled group's log when agents are simulated, as the image's warm mode does", async () => {
+    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    const started = Date.now();
+    while (
+      !standins.arm.containerGroup("claimed-1")!.containers[0].logs.includes("EPHEMERAL_AGENT_PUBLIC_KEY ")
+    ) {
+      if (Date.now() - started > 10_000) throw new Error("no key printed");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const logs = await armRequest(
+      standins,
+      token,
+      "GET",
+      `${groupPath("claimed-1")}/containers/agent/logs`,
+      "2023-05-01",
+    );
+    assert.match(
+      String(logs.body.content),
+      /^EPHEMERAL_AGENT_PUBLIC_KEY \{"exponent":"AQAB","modulus":"[A-Za-z0-9+/]+=*"\}$/m,
+    );
+  });
+});

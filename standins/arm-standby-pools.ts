@@ -221,7 +221,9 @@ export function standbyPools(host: StandbyHost, timing: StandbyPoolTiming = {}):
       const body = (request.body ?? {}) as { location?: string; properties?: Record<string, unknown> };
       const id = resourceId(params, "Microsoft.ContainerInstance/containerGroupProfiles", params.profile);
       const existing = profiles.get(id.toLowerCase());
-      const { revision: _ignored, ...properties } = body.properties ?? {};
+      // The service sets the revision: one given in the body is not kept.
+      const properties = { ...body.properties };
+      delete properties.revision;
       const profile = existing ?? { id, name: params.profile, location: body.location ?? "", revisions: [] };
       profile.revisions.push(properties);
       profiles.set(id.toLowerCase(), profile);

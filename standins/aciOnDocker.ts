@@ -3,6 +3,10 @@
 // their state and log flow back into the stand-in, which answers in Azure Container Instances' shapes.
 // Deleting the group stops and removes its containers.
 import type Docker from "dockerode";
+import { chmodSync, mkdtempSync } from "node:fs";
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { demultiplexLogs } from "../tasks/common/providers/docker/dockerWire";
 import type { ArmStandin, ContainerGroupRecord } from ".";
 import { docker } from "./images";
@@ -38,6 +42,8 @@ interface BridgedContainer {
   dockerName: string;
   /** Settles once the container runs; undefined when the engine could not run it. */
   started: Promise<Docker.Container | undefined>;
+  /** Host folder mounted at /mnt/configmap/<container>, for groups made from a container group profile. */
+  configMapDirectory?: string;
   failure?: string;
   deleted: boolean;
 }
@@ -58,6 +64,9 @@ export function runContainerGroupsOnDocker(arm: ArmStandin): AciOnDocker {
         dockerName: dockerName(group.name, aciName),
         started: Promise.resolve(undefined),
         deleted: false,
+        // Config maps are files in /mnt/configmap/<container>/ (Microsoft Learn, "Config maps in Azure Container
+        // Instances"); only groups made from a profile can have them.
+        configMapDirectory: group.standby ? newConfigMapDirectory() : undefined,
       };
       entry.started = startContainer(entry, request).catch((error: unknown) => {
         entry.failure = (error as Error).message;
@@ -65,6 +74,13 @@ export function runContainerGroupsOnDocker(arm: ArmStandin): AciOnDocker {
       });
       bridged.push(entry);
     }
+  });
+
+  arm.onConfigMap((group, container) => {
+    const entry = bridged.find((candidate) => candidate.group === group && candidate.aciName === container);
+    const record = group.containers.find((candidate) => candidate.name === container);
+    if (entry?.configMapDirectory && record)
+      void writeConfigMap(entry.configMapDirectory, record.configMap ?? {});
   });
 
   arm.onDelete(async (group) => {
@@ -110,6 +126,9 @@ export function runContainerGroupsOnDocker(arm: ArmStandin): AciOnDocker {
       Labels: { ...entry.group.tags, [ACI_GROUP_LABEL]: entry.group.name },
       HostConfig: {
         NetworkMode: "host",
+        Binds: entry.configMapDirectory
+          ? [`${entry.configMapDirectory}:/mnt/configmap/${entry.aciName}:ro`]
+          : undefined,
         RestartPolicy: {
           Name: RESTART_POLICIES[typeof restartPolicy === "string" ? restartPolicy : "Always"] ?? "no",
         },
@@ -175,7 +194,32 @@ async function reportBack(arm: ArmStandin, entry: BridgedContainer): Promise<voi
 
 async function stopAndRemove(entry: BridgedContainer): Promise<void> {
   const container = await entry.started;
-  if (!container) return;
-  await container.stop({ t: DELETE_GRACE_SECONDS }).catch(() => undefined);
-  await container.remove({ force: true }).catch(() => undefined);
+  if (container) {
+    await container.stop({ t: DELETE_GRACE_SECONDS }).catch(() => undefined);
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+  if (entry.configMapDirectory) await rm(entry.configMapDirectory, { recursive: true, force: true });
+}
+
+/** An empty folder the container's user (uid 1000) can read once it is mounted. */
+function newConfigMapDirectory(): string {
+  const directory = mkdtempSync(path.join(os.tmpdir(), "aci-configmap-"));
+  chmodSync(directory, 0o755);
+  return directory;
+}
+
+/**
+ * Makes the folder hold exactly the config map's keys as files, each written whole (a temporary file renamed over
+ * it), readable by the container's user. How soon ACI's files change after an update is not verified.
+ */
+async function writeConfigMap(directory: string, pairs: Record<string, string>): Promise<void> {
+  await mkdir(directory, { recursive: true });
+  for (const [key, value] of Object.entries(pairs)) {
+    const temporary = path.join(directory, `.${key}.${process.pid}.tmp`);
+    await writeFile(temporary, value, { mode: 0o644 });
+    await rename(temporary, path.join(directory, key));
+  }
+  for (const file of await readdir(directory)) {
+    if (!(file in pairs) && !file.endsWith(".tmp")) await rm(path.join(directory, file), { force: true });
+  }
 }

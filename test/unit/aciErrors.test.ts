@@ -36,6 +36,7 @@ describe("ACI provider: ARM errors explained", () => {
       "Managed Identity Operator",
     );
     assert.equal(narrowestRole("Microsoft.Resources/subscriptions/resourceGroups/read"), "Reader");
+    assert.equal(narrowestRole("Microsoft.ContainerInstance/containerGroupProfiles/read"), "Reader");
     assert.equal(narrowestRole("Microsoft.Storage/storageAccounts/write"), "Contributor");
   });
 

@@ -21,6 +21,8 @@ export interface ArmErrorContext {
  * Operator" holds userAssignedIdentities/*\/assign/action; "Network Contributor" holds subnets/join/action).
  */
 export function narrowestRole(action: string): string {
+  // A claim from a standby pool only reads the container group profile: Reader on the profile is enough.
+  if (/^Microsoft\.ContainerInstance\/containerGroupProfiles\/read$/i.test(action)) return "Reader";
   if (/^Microsoft\.ContainerInstance\//i.test(action)) return "Azure Container Instances Contributor Role";
   if (/^Microsoft\.Network\/virtualNetworks\/subnets\/join\/action$/i.test(action))
     return "Network Contributor";

@@ -99,11 +99,14 @@ export function runContainerGroupsOnDocker(arm: ArmStandin): AciOnDocker {
   }, POLL_INTERVAL_MS);
 
   return {
-    containerName: (groupName, container) =>
-      dockerName(
-        groupName,
-        container ?? bridged.find((entry) => entry.group.name === groupName)?.aciName ?? "",
-      ),
+    // A claimed group keeps the container its pool started, named after the pooled group.
+    containerName: (groupName, container) => {
+      const entry = bridged.find(
+        (candidate) =>
+          candidate.group.name === groupName && (container === undefined || candidate.aciName === container),
+      );
+      return entry?.dockerName ?? dockerName(groupName, container ?? "");
+    },
     async close() {
       clearInterval(timer);
       await Promise.all(bridged.map(stopAndRemove));

@@ -16,6 +16,8 @@ export interface StandbyPoolSetup {
   environment?: Array<{ name: string; value?: string; secureValue?: string }>;
   resourceGroup?: string;
   name?: string;
+  /** The service principal's secret, when a test changed it from the stand-ins' default. */
+  clientSecret?: string;
 }
 
 export interface StandbyPoolIds {
@@ -24,8 +26,11 @@ export interface StandbyPoolIds {
 }
 
 /** A token for the ARM stand-in, as the service connection's app gets it. */
-export async function armToken(standins: Standins): Promise<string> {
-  const { tenantId, clientId, clientSecret } = STANDIN_DEFAULTS;
+export async function armToken(
+  standins: Standins,
+  clientSecret: string = STANDIN_DEFAULTS.clientSecret,
+): Promise<string> {
+  const { tenantId, clientId } = STANDIN_DEFAULTS;
   const credential = new ClientSecretCredential(tenantId, clientId, clientSecret, {
     authorityHost: standins.entra.url,
     disableInstanceDiscovery: true,
@@ -55,7 +60,7 @@ export async function createStandbyPool(
   standins: Standins,
   setup: StandbyPoolSetup,
 ): Promise<StandbyPoolIds> {
-  const token = await armToken(standins);
+  const token = await armToken(standins, setup.clientSecret);
   const resourceGroup = setup.resourceGroup ?? STANDIN_DEFAULTS.resourceGroup;
   const name = setup.name ?? "agents";
   const base = `/subscriptions/${standins.arm.subscriptionId}/resourceGroups/${resourceGroup}/providers`;

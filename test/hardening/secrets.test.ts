@@ -6,6 +6,7 @@ import { ensureBusyboxImage } from "../e2e/busybox";
 import { requireDockerEngine } from "../e2e/engine";
 import { dockerAvailable } from "../../standins/images";
 import { ENV, TAG } from "../../tasks/common/core/contract";
+import { createStandbyPool, poolReady } from "../../standins/standbyPoolSetup";
 import { STANDIN_DEFAULTS, type RecordedRequest } from "../../standins";
 import {
   ARM_CONNECTION,
@@ -43,6 +44,8 @@ interface Scenario {
   pat: boolean;
   /** aci: the image is pulled with registryIdentity, and the container group carries a jobIdentity too. */
   identities?: boolean;
+  /** aci: the agents' containers are claimed from a standby pool (a warm start). */
+  standby?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -67,6 +70,14 @@ const SCENARIOS: Scenario[] = [
     registry: false,
     pat: false,
     identities: true,
+  },
+  {
+    title: "aci, warm start from a standby pool, service principal secret, PAT",
+    provider: "aci",
+    scheme: "servicePrincipalSecret",
+    registry: false,
+    pat: true,
+    standby: true,
   },
   {
     title: "docker on the local engine, registry password, PAT",
@@ -303,6 +314,15 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
         Object.assign(startInputs, { registryIdentity: REGISTRY_IDENTITY, jobIdentity: JOB_IDENTITY });
       }
       if (scenario.provider === "docker") startInputs.pullPolicy = "ifNotPresent";
+      if (scenario.standby) {
+        const pool = await createStandbyPool(standins, {
+          image: startInputs.image,
+          readyCapacity: 2,
+          clientSecret: secrets.servicePrincipalSecret,
+        });
+        await poolReady(standins, pool.poolId, 2);
+        startInputs.standbyPool = pool.poolId;
+      }
       const start = await runTask(
         "StartEphemeralAgentV1",
         environment(scenario, startInputs),
@@ -353,7 +373,8 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
             );
         }
       } else {
-        for (const name of names) {
+        // A claimed container made its key itself: the task never had the private half (test/e2e checks it stays in).
+        for (const name of scenario.standby ? [] : names) {
           const encoded = standins.arm.containerGroup(name)?.environment[ENV.agentCredential] ?? "";
           const files = JSON.parse(Buffer.from(encoded, "base64").toString("utf8")) as Record<string, string>;
           agentKeys.push(...privateKeyParts(name, files[".credentials_rsaparams"]));
@@ -415,7 +436,29 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
       const registrationToken = scenario.pat ? secrets.pat : secrets.jobToken;
       assert.ok(masked(start, registrationToken), "the start task registers the token for masking");
       if (scenario.registry) assert.ok(masked(start, secrets.registryPassword), "registry password masked");
-      if (scenario.provider === "aci") {
+      if (scenario.standby) {
+        const puts = standins.arm.requests.filter(
+          (request) => request.method === "PUT" && /\/containerGroups\//.test(request.path),
+        );
+        assert.equal(puts.length, 4, "a claim and a config map update per agent");
+        for (const put of puts) {
+          const properties = (put.body as { properties: Record<string, unknown> }).properties;
+          assert.deepEqual(Object.keys(properties).sort(), [
+            "containerGroupProfile",
+            "containers",
+            "standbyPoolProfile",
+          ]);
+        }
+        for (const name of names) {
+          const update = puts.filter((put) => put.path.endsWith(`/${name}`)).at(-1)?.body as {
+            properties: { containers: { properties: { configMap: { keyValuePairs: object } } }[] };
+          };
+          assert.deepEqual(
+            Object.keys(update.properties.containers[0].properties.configMap.keyValuePairs).sort(),
+            ["agent", "credentials", "environment"],
+          );
+        }
+      } else if (scenario.provider === "aci") {
         assert.ok(standins.arm.requests.length > 0, "Resource Manager was called");
         const group = standins.arm.requests.find((request) => request.method === "PUT")?.body as {
           properties: {
@@ -444,6 +487,8 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
             "the job identity's permissions were read",
           );
         }
+      }
+      if (scenario.provider === "aci") {
         const schemes = standins.entra.requests.map(
           (request) => (request.caller as { scheme?: string })?.scheme,
         );

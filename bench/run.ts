@@ -15,6 +15,7 @@ import {
 import { conditions, table, type BenchResults } from "./report";
 import { agentOnlineLines, measureAgentOnline } from "./agentOnline";
 import { CRITICAL_PATH_PLAN, criticalPathLines, measureCriticalPath } from "./criticalPath";
+import { WARM_START_PLAN, measureWarmStart, warmStartLines } from "./warmStart";
 import { dockerAvailable } from "../standins/images";
 import { packageExtension } from "./vsix";
 
@@ -95,6 +96,16 @@ async function main(): Promise<void> {
   } else {
     step("agent on the critical path: skipped, no Docker engine");
   }
+  let warmStart;
+  if (await dockerAvailable()) {
+    const { runs, latency } = WARM_START_PLAN[mode];
+    step(
+      `warm start against cold creation: ${runs} run(s) each, simulated provisioning ${latency.provisioningMs / 1000} s, claim ${latency.claimMs / 1000} s`,
+    );
+    warmStart = await measureWarmStart(runs, latency);
+  } else {
+    step("warm start against cold creation: skipped, no Docker engine");
+  }
 
   const results: BenchResults = {
     date: new Date().toISOString(),
@@ -115,10 +126,14 @@ async function main(): Promise<void> {
   };
   results.durationSeconds = Math.round((Date.now() - began) / 1000);
   const file = path.join(__dirname, "results.json");
-  fs.writeFileSync(file, `${JSON.stringify({ ...results, agentOnline, criticalPath }, null, 2)}\n`);
+  fs.writeFileSync(
+    file,
+    `${JSON.stringify({ ...results, agentOnline, criticalPath, warmStart }, null, 2)}\n`,
+  );
   console.log(`\n${conditions(results)}\n\n${table(results)}\n`);
   if (agentOnline) console.log(`${agentOnlineLines(agentOnline)}\n`);
   if (criticalPath) console.log(`${criticalPathLines(criticalPath)}\n`);
+  if (warmStart) console.log(`${warmStartLines(warmStart)}\n`);
   step(`wrote ${path.relative(process.cwd(), file)} after ${results.durationSeconds} s`);
 }
 

@@ -14,6 +14,8 @@ import { docker } from "./images";
 /** Label on every container the bridge runs: the container group it stands for. */
 export const ACI_GROUP_LABEL = "ephemeral-agents-e2e.aci-group";
 const POLL_INTERVAL_MS = 200;
+/** How often a created container looks whether its group is provisioned, to start then. */
+const PROVISIONING_POLL_MS = 20;
 /** Time a container gets after SIGTERM when its group is deleted, before it is killed. */
 const DELETE_GRACE_SECONDS = 30;
 /** What `docker run` exits with when the engine cannot run the container. */
@@ -139,7 +141,12 @@ export function runContainerGroupsOnDocker(arm: ArmStandin): AciOnDocker {
         Memory: requests.memoryInGB ? Math.round(requests.memoryInGB * 2 ** 30) : undefined,
       },
     });
-    if (entry.deleted) {
+    // ACI starts the containers once the group is provisioned (the image pulled): the recorded groups turn
+    // Succeeded with their container Running (recordings/2023-05-01/recording_containergroups_create_test.json).
+    while (!entry.deleted && ["Pending", "Creating"].includes(entry.group.provisioningState)) {
+      await new Promise((resolve) => setTimeout(resolve, PROVISIONING_POLL_MS));
+    }
+    if (entry.deleted || entry.group.provisioningState !== "Succeeded") {
       await container.remove({ force: true });
       return undefined;
     }
@@ -171,6 +178,11 @@ async function reportBack(arm: ArmStandin, entry: BridgedContainer): Promise<voi
       container.logs({ stdout: true, stderr: true, follow: false }),
     ]);
     if (entry.deleted) return;
+    if (entry.group.standby?.pooled) {
+      // No API addresses a pooled group, but its container logs from boot: the claim hands that log out.
+      record.logs = demultiplexLogs(logs);
+      return;
+    }
     arm.setLogs(entry.group.name, demultiplexLogs(logs), lookup);
     const state = inspected.State;
     const current = record.currentState;

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { TAG } from "../tasks/common/core/contract";
-import { STANDIN_DEFAULTS, startAll, type Standins } from ".";
+import { STANDIN_DEFAULTS, startAll, type StartAllOptions, type Standins } from ".";
 import { runTask, taskEnvironment, type TaskRun } from "./taskProcess";
 import { docker, packFakeAgent } from "./images";
 
@@ -23,12 +23,13 @@ export interface Organization {
  * Azure DevOps, Entra ID and ARM stand-ins. Azure DevOps speaks http, since the curl in the agent image
  * trusts no test CA, and serves the stand-in agent package; real agents register, so no simulated ones.
  */
-export async function startOrganization(): Promise<Organization> {
+export async function startOrganization(arm: StartAllOptions["arm"] = {}): Promise<Organization> {
   const packageDirectory = await mkdtemp(path.join(os.tmpdir(), "fake-agent-package-"));
   try {
     const agentPackagePath = await packFakeAgent(path.join(packageDirectory, "vsts-agent.tar.gz"));
     const standins = await startAll({
       devops: { protocol: "http", agentPackagePath, longPollMs: 500 },
+      arm,
       simulateAgents: false,
     });
     return {

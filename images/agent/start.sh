@@ -118,7 +118,7 @@ take_warm_settings() {
   log "waiting for the agent's settings in $warm_settings_dir (up to $wait_minutes minutes)"
   until warm_settings_arrived; do
     ((SECONDS < deadline)) || fail "$warm_wait_exit_code" "no agent settings arrived in $warm_settings_dir within $wait_minutes minutes: exiting so that the standby pool replaces this container"
-    sleep 0.5
+    sleep 0.2
   done
   trap - TERM INT
   install -m 600 "$warm_settings_dir/agent" "$agent_credential_dir/.agent"

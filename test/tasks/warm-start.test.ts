@@ -85,6 +85,29 @@ describe("warm start from a standby pool, in-process against the stand-ins", fun
     await poolReady(standins, ids.poolId, 2, 10_000);
   });
 
+  it("sweeps a claimed group an earlier run left behind, recognised by the tags of its claim", async () => {
+    const left = await runStartInProcess(standins, {
+      inputs: startInputs({ count: "1", maxLifetimeMinutes: "30" }),
+    });
+    assert.equal(left.outcome.status, "Succeeded", left.outcome.message);
+    const name = left.outcome.outputs!.agentNames;
+    const group = standins.arm.containerGroup(name)!;
+    // Claimed long ago: past the sweep's age and its own lifetime. Its agent went offline with its run.
+    group.tags![TAG.created] = new Date(Date.now() - 3 * 60 * 60_000).toISOString();
+    standins.devops.simulateAgent.offline(STANDIN_DEFAULTS.poolName, name);
+    const teardown = await runTeardownInProcess(standins, {
+      inputs: {
+        ...ACI_INPUTS,
+        runKey: "a-later-run",
+        sweepOlderThanMinutes: "60",
+        awaitTimeoutMinutes: "0.05",
+        gracePeriodSeconds: "0",
+      },
+    });
+    assert.equal(teardown.outcome.status, "Succeeded", `${teardown.outcome.message}\n${teardown.log}`);
+    assert.equal(standins.arm.containerGroup(name), undefined, "the claimed group was swept");
+  });
+
   it("goes on cold, with a warning, when the pool has fewer containers ready than agents", async () => {
     // Degraded: the pool refills nothing while the start claims.
     standins.arm.standbyPools.setHealth(ids.poolId, { code: "HealthState/degraded", message: "paused" });

@@ -3,7 +3,7 @@
 // pooled containers print a public key and come online once their config map holds the agent's settings. Then the
 // teardown removes the claimed groups like any other. Also the checks made before anything is claimed.
 import assert from "node:assert/strict";
-import { STANDIN_DEFAULTS } from "../../standins";
+import { STANDIN_DEFAULTS, fault } from "../../standins";
 import { createStandbyPool, poolReady, type StandbyPoolIds } from "../../standins/standbyPoolSetup";
 import { ACI_INPUTS, AGENT_IMAGE, leftovers, startStandins, type Standins } from "../../standins/taskProcess";
 import { ENV, TAG } from "../../tasks/common/core/contract";
@@ -106,6 +106,35 @@ describe("warm start from a standby pool, in-process against the stand-ins", fun
     });
     assert.equal(teardown.outcome.status, "Succeeded", `${teardown.outcome.message}\n${teardown.log}`);
     assert.equal(standins.arm.containerGroup(name), undefined, "the claimed group was swept");
+  });
+
+  it("removes what it claimed and registered when a later claim fails, naming the fallback", async () => {
+    // The second agent's claim fails, as when the pool ran dry between the check and the claim.
+    const claimed = new Set<string>();
+    standins.arm.intercept((request) => {
+      const name = /\/containerGroups\/([^/]+)$/.exec(request.path)?.[1];
+      if (request.method !== "PUT" || !name || claimed.has(name)) return undefined;
+      claimed.add(name);
+      if (claimed.size !== 2) return undefined;
+      return fault({
+        reply: {
+          status: 409,
+          body: {
+            error: {
+              code: "ContainerGroupReuseFromStandbyPoolFailed",
+              message: "No container group could be obtained.",
+            },
+          },
+        },
+      })(request);
+    });
+    const start = await runStartInProcess(standins, { inputs: startInputs({ standbyPoolFallback: "fail" }) });
+    assert.equal(start.outcome.status, "Failed");
+    assert.match(
+      start.outcome.message,
+      /claim container group .*standbyPoolFallback is fail.*set standbyPoolFallback to cold/,
+    );
+    assert.deepEqual(leftovers(standins), { containers: [], agents: [] });
   });
 
   it("goes on cold, with a warning, when the pool has fewer containers ready than agents", async () => {

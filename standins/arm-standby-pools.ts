@@ -100,6 +100,15 @@ function armError(status: number, code: string, message: string): Reply {
   return { status, body: { error: { code, message } } };
 }
 
+/** A profile revision that does not exist (status and code not verified). */
+function missingRevision(reference: { id?: string; revision?: number } | undefined): Reply {
+  return armError(
+    400,
+    "InvalidContainerGroupProfile",
+    `Container group profile '${reference?.id ?? ""}' revision ${reference?.revision ?? 0} does not exist.`,
+  );
+}
+
 function sameId(a: string | undefined, b: string | undefined): boolean {
   return (a ?? "").toLowerCase() === (b ?? "").toLowerCase();
 }
@@ -264,13 +273,7 @@ export function standbyPools(host: StandbyHost, timing: StandbyPoolTiming = {}):
       const reference = body.properties?.containerGroupProperties?.containerGroupProfile;
       const profile = profiles.get((reference?.id ?? "").toLowerCase());
       const revision = reference?.revision ?? 0;
-      if (!profile || revision < 1 || revision > profile.revisions.length) {
-        return armError(
-          400,
-          "InvalidContainerGroupProfile",
-          `Container group profile '${reference?.id ?? ""}' revision ${revision} does not exist.`,
-        );
-      }
+      if (!profile || revision < 1 || revision > profile.revisions.length) return missingRevision(reference);
       const id = resourceId(params, "Microsoft.StandbyPool/standbyContainerGroupPools", params.pool);
       const existing = pools.get(id.toLowerCase());
       const pool: StandbyPoolRecord = {
@@ -350,13 +353,7 @@ export function standbyPools(host: StandbyHost, timing: StandbyPoolTiming = {}):
         );
       }
       const revision = reference?.revision ?? 0;
-      if (!profile || revision < 1 || revision > profile.revisions.length) {
-        return armError(
-          400,
-          "InvalidContainerGroupProfile",
-          `Container group profile '${reference?.id ?? ""}' revision ${revision} does not exist.`,
-        );
-      }
+      if (!profile || revision < 1 || revision > profile.revisions.length) return missingRevision(reference);
       const existing = host.existing(resourceGroup, name);
       if (existing?.standby) {
         applyConfigMaps(existing, body);

@@ -20,6 +20,7 @@ import {
   waitFor,
   type Provider,
 } from "../../standins/organization";
+import { execAsAgentUser, processEnvironments } from "./containers";
 import { EngineRun } from "./engineRun";
 
 const LIFETIME_MINUTES = "30";
@@ -28,24 +29,6 @@ const EVENT_GUARD_MS = 90_000;
 describe("registration agentCredential: no token in or on the container (real Docker engine)", function () {
   this.timeout(6 * 60_000);
   const e2e = new EngineRun();
-
-  /**
-   * Runs a bash script in the container as the agent's user, which is what a job on the agent can do: it reads the
-   * environment of every process of that user (root in a container without CAP_SYS_PTRACE could not) and every
-   * file under /azp, which the user owns.
-   */
-  async function execAsAgentUser(container: string, script: string): Promise<string> {
-    const exec = await docker.getContainer(container).exec({
-      Cmd: ["bash", "-c", script],
-      User: "agent",
-      AttachStdout: true,
-      AttachStderr: true,
-    });
-    const stream = await exec.start({});
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return demultiplexLogs(Buffer.concat(chunks));
-  }
 
   async function logOf(container: string): Promise<string> {
     return demultiplexLogs(await docker.getContainer(container).logs({ stdout: true, stderr: true }));
@@ -120,12 +103,7 @@ describe("registration agentCredential: no token in or on the container (real Do
       } else {
         assert.ok(!inspected.includes(ENV.tokenFile), "no token file is announced");
       }
-      // Every process but the scan's own shell, which docker exec starts with the container's configured
-      // environment (under ACI, the secure values): the agent's processes descend from the start script.
-      const environments = await execAsAgentUser(
-        container,
-        'for process in /proc/[0-9]*; do [[ ${process#/proc/} == "$$" ]] || tr "\\0" "\\n" <"$process/environ" 2>/dev/null; done',
-      );
+      const environments = await processEnvironments(container);
       assert.match(
         environments,
         new RegExp(`${ENV.runKey}=${e2e.runKey}`),

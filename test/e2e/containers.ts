@@ -1,6 +1,7 @@
 // Runs agent containers for the end-to-end tests and reads what they print.
 import type Docker from "dockerode";
 import { docker } from "../../standins/images";
+import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
 
 export interface ContainerRun {
   container: Docker.Container;
@@ -103,4 +104,33 @@ export function tarOf(files: Record<string, string>): Buffer {
   }
   blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);
+}
+
+/**
+ * Runs a bash script in the container as the agent's user, which is what a job on the agent can do: it reads the
+ * environment of every process of that user (root in a container without CAP_SYS_PTRACE could not) and every
+ * file under /azp, which the user owns.
+ */
+export async function execAsAgentUser(container: string, script: string): Promise<string> {
+  const exec = await docker.getContainer(container).exec({
+    Cmd: ["bash", "-c", script],
+    User: "agent",
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const chunks: Buffer[] = [];
+  for await (const chunk of await exec.start({})) chunks.push(chunk as Buffer);
+  return demultiplexLogs(Buffer.concat(chunks));
+}
+
+/**
+ * The environments of every process in the container but the scan's own shell, which docker exec starts with the
+ * container's configured environment (under ACI, the secure values): the agent's processes descend from the start
+ * script.
+ */
+export function processEnvironments(container: string): Promise<string> {
+  return execAsAgentUser(
+    container,
+    'for process in /proc/[0-9]*; do [[ ${process#/proc/} == "$$" ]] || tr "\\0" "\\n" <"$process/environ" 2>/dev/null; done',
+  );
 }

@@ -21,6 +21,7 @@ import {
 } from "../../standins/organization";
 import { createStandbyPool, poolReady } from "../../standins/standbyPoolSetup";
 import { assertNoSecrets } from "../../standins/taskProcess";
+import { execAsAgentUser, processEnvironments } from "./containers";
 import { EngineRun } from "./engineRun";
 
 const EVENT_GUARD_MS = 90_000;
@@ -31,18 +32,6 @@ describe("warm start from a standby pool (real Docker engine)", function () {
 
   async function logOf(container: string): Promise<string> {
     return demultiplexLogs(await docker.getContainer(container).logs({ stdout: true, stderr: true }));
-  }
-
-  async function asAgentUser(container: string, script: string): Promise<string> {
-    const exec = await docker.getContainer(container).exec({
-      Cmd: ["bash", "-c", script],
-      User: "agent",
-      AttachStdout: true,
-      AttachStderr: true,
-    });
-    const chunks: Buffer[] = [];
-    for await (const chunk of await exec.start({})) chunks.push(chunk as Buffer);
-    return demultiplexLogs(Buffer.concat(chunks));
   }
 
   it("claims a container that runs already, registers its agent with the key it made, runs the job and removes it", async () => {
@@ -95,7 +84,7 @@ describe("warm start from a standby pool (real Docker engine)", function () {
       (request) => request.method === "PUT" && request.path.endsWith(`/${name}`),
     );
     assert.equal(puts.length, 2, "the claim and the config map update");
-    const keyFile = await asAgentUser(
+    const keyFile = await execAsAgentUser(
       pooledContainer,
       "stat -c '%a %U' /azp/agent/.credentials_rsaparams && cat /azp/agent/.credentials_rsaparams",
     );
@@ -123,17 +112,14 @@ describe("warm start from a standby pool (real Docker engine)", function () {
       assert.ok(!output.includes(privateExponent), "the private key shows in an output");
       assertNoSecrets(output);
     }
-    const environments = await asAgentUser(
-      pooledContainer,
-      'for process in /proc/[0-9]*; do [[ ${process#/proc/} == "$$" ]] || tr "\\0" "\\n" <"$process/environ" 2>/dev/null; done',
-    );
+    const environments = await processEnvironments(pooledContainer);
     assert.match(
       environments,
       new RegExp(`${ENV.runKey}=${e2e.runKey}`),
       "the settings' environment reached the agent",
     );
     assert.ok(!environments.includes(JOB_TOKEN));
-    const grepToken = await asAgentUser(
+    const grepToken = await execAsAgentUser(
       pooledContainer,
       `grep -r -c -F '${JOB_TOKEN}' /azp | grep -v ':0$'; echo scanned`,
     );

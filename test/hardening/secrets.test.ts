@@ -10,6 +10,7 @@ import { STANDIN_DEFAULTS, type RecordedRequest } from "../../standins";
 import {
   ARM_CONNECTION,
   appCertificateParts,
+  dockerHostConnectionVariables,
   registryConnectionVariables,
   runTask,
   startStandins,
@@ -43,6 +44,8 @@ interface Scenario {
   pat: boolean;
   /** aci: the image is pulled with registryIdentity, and the container group carries a jobIdentity too. */
   identities?: boolean;
+  /** docker: the containers get the engine's socket (shareDockerEngine). */
+  shareEngine?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -73,6 +76,13 @@ const SCENARIOS: Scenario[] = [
     provider: "docker",
     registry: true,
     pat: true,
+  },
+  {
+    title: "docker sharing the engine with the jobs, registry password, PAT",
+    provider: "docker",
+    registry: true,
+    pat: true,
+    shareEngine: true,
   },
 ];
 
@@ -288,6 +298,38 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
     );
   }
 
+  it("docker host connection with a client key and shareDockerEngine: refused, the key nowhere", async () => {
+    const connection = "docker-host-connection";
+    const { key, certificate } = appCertificateParts();
+    const start = await runTask(
+      "StartEphemeralAgentV1",
+      taskEnvironment(standins, {
+        jobToken: secrets.jobToken,
+        inputs: {
+          provider: "docker",
+          dockerEndpoint: connection,
+          shareDockerEngine: "true",
+          image: DOCKER_IMAGE,
+          pullPolicy: "never",
+          agentPool: poolName,
+          runKey,
+        },
+        extra: dockerHostConnectionVariables(connection, "tcp://127.0.0.1:1", {
+          cacert: certificate,
+          cert: certificate,
+          key,
+        }),
+      }),
+    );
+    assert.equal(start.result?.status, "Failed", printed(start));
+    assert.match(start.result?.message ?? "", /Input 'shareDockerEngine'.*reached over the network/);
+    const leaks = findings(privateKeyLines(), [
+      ...runPlaces("start", start),
+      ...requestPlaces("Azure DevOps", standins.devops.requests, false),
+    ]);
+    assert.deepEqual(leaks, [], `secrets found where they do not belong:\n${leaks.join("\n")}`);
+  });
+
   for (const scenario of SCENARIOS) {
     it(`${scenario.title}: start and teardown leak nothing`, async function () {
       if (scenario.provider === "docker") {
@@ -303,6 +345,7 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
         Object.assign(startInputs, { registryIdentity: REGISTRY_IDENTITY, jobIdentity: JOB_IDENTITY });
       }
       if (scenario.provider === "docker") startInputs.pullPolicy = "ifNotPresent";
+      if (scenario.shareEngine) startInputs.shareDockerEngine = "true";
       const start = await runTask(
         "StartEphemeralAgentV1",
         environment(scenario, startInputs),
@@ -317,6 +360,12 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
       if (scenario.provider === "docker") {
         places.push(...(await dockerInspections(names)));
         for (const name of names) {
+          const { Mounts } = await docker.getContainer(name).inspect();
+          assert.deepEqual(
+            Mounts.map((mount) => mount.Destination),
+            scenario.shareEngine ? ["/var/run/docker.sock"] : [],
+            `mounts of ${name}: the engine's socket only when shared, never a host Docker configuration`,
+          );
           const modes = execFileSync(
             "docker",
             ["exec", name, "sh", "-c", "stat -c '%a %u %n' /azp/agent-credential/.*[a-z]*"],

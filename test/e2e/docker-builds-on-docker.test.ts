@@ -185,6 +185,13 @@ describe("jobs build and push images on the shared Docker engine (real engine, t
         assert.ok(!config.includes(secret), `${container} holds the other job's credential`);
       }
       assert.ok(config.includes(Buffer.from(`${own.username}:${own.password}`).toString("base64")));
+      const inspected = JSON.stringify(await docker.getContainer(container).inspect());
+      for (const registry of registries) {
+        assert.ok(
+          !inspected.includes(registry.password),
+          `a registry password in docker inspect ${container}`,
+        );
+      }
     }
     await Promise.all(containers.map((container) => exec(container, ["touch", RELEASE_MARKER])));
 

@@ -33,6 +33,26 @@ export interface JobRequest {
   definition: { id: number; name: string };
   owner: { id: number; name: string };
   reservedAgent?: { id: number; name: string };
+  /** What the job message carries to the agent: the pipeline's variables and the job's script steps. */
+  variables: Record<string, JobVariable>;
+  steps: ScriptStep[];
+}
+
+/** A pipeline variable as the job message carries it (VariableValue: value, isSecret). */
+export interface JobVariable {
+  value: string;
+  isSecret?: boolean;
+}
+
+/**
+ * A `script` step: the CmdLine@2 task, its `script` input, and the step's `env` mapping. A secret variable reaches
+ * a script's environment only through that mapping (Microsoft's docs, "Set secret variables": secret variables are
+ * not decrypted into environment variables for scripts unless the step maps them).
+ */
+export interface ScriptStep {
+  displayName?: string;
+  script: string;
+  env?: Record<string, string>;
 }
 
 export interface AgentMessage {
@@ -77,6 +97,9 @@ export interface JobToQueue {
   demands?: Record<string, string | true>;
   jobName?: string;
   definition?: { id: number; name: string };
+  variables?: Record<string, JobVariable>;
+  /** Without steps the fake agent's job only sleeps FAKE_AGENT_JOB_SECONDS. */
+  steps?: ScriptStep[];
 }
 
 export interface DevOpsEvents {
@@ -253,6 +276,8 @@ export class AgentPoolState {
       demands,
       definition: job.definition ?? { id: 1, name: "pipeline" },
       owner: { id: 1, name: "20240101.1" },
+      variables: job.variables ?? {},
+      steps: job.steps ?? [],
     };
     this.jobRequests.push(request);
     this.assignQueuedJobs();
@@ -329,11 +354,27 @@ export class AgentPoolState {
           jobDisplayName: request.jobName,
           jobName: request.jobName,
           plan: { planId: request.planId, planType: request.planType, scopeIdentifier: request.scopeId },
-          variables: {},
-          steps: [],
+          variables: request.variables,
+          steps: request.steps.map(scriptStepMessage),
         }),
       });
       this.events.emit("jobAssigned", request, agent);
     }
   }
+}
+
+/**
+ * A script step as the job message's steps list carries it (TaskStep in microsoft/azure-pipelines-agent's
+ * Pipelines model: type, reference to the task, inputs, environment); `script:` in YAML is the CmdLine@2 task.
+ */
+function scriptStepMessage(step: ScriptStep, index: number): Record<string, unknown> {
+  return {
+    type: "task",
+    id: randomUUID(),
+    name: `CmdLine${index + 1}`,
+    displayName: step.displayName ?? "CmdLine",
+    reference: { id: "d9bafed4-0b18-4f58-968d-86655b4d2ce9", name: "CmdLine", version: "2.250.1" },
+    inputs: { script: step.script },
+    environment: step.env ?? {},
+  };
 }

@@ -2,7 +2,7 @@
 // a Debian base image made with debootstrap, the agent image on top of it, and the stand-in agent package.
 import Docker from "dockerode";
 import { spawn } from "node:child_process";
-import { copyFile, mkdir, mkdtemp, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { createReadStream, readdirSync, readFileSync, statSync } from "node:fs";
 import os from "node:os";
@@ -120,6 +120,35 @@ export async function buildAgentImage(options: AgentImageOptions = {}): Promise<
         { context, src: files },
         { t: tag, networkmode: "host", buildargs: { BASE_IMAGE: baseImage } },
       );
+      await followBuildOutput(output);
+    } finally {
+      await rm(context, { recursive: true, force: true });
+    }
+  });
+  return tag;
+}
+
+/** The host's Docker client, from Debian's docker.io package as .ci/run installs it. */
+const hostDockerClient = "/usr/bin/docker";
+
+/**
+ * The test agent image with the Docker CLI, as images/agent's DOCKER_CLI=true gives it. That build argument installs
+ * docker.io with apt, which the tests cannot: the debootstrap base image has no apt sources usable offline. So
+ * the host's own client (from the same Debian release as the base) is copied into a layer on top of the test agent
+ * image instead.
+ */
+export async function buildDockerCliAgentImage(agentImageTag: string): Promise<string> {
+  const tag = `ephemeral-agents-test-agent-docker-cli:${agentImageTag.split(":")[1]}`;
+  if (await imageExists(tag)) return tag;
+  await timed(`agent image with the Docker CLI ${tag}`, async () => {
+    const context = await mkdtemp(path.join(os.tmpdir(), "ephemeral-agents-docker-cli-"));
+    try {
+      await copyFile(hostDockerClient, path.join(context, "docker"));
+      await writeFile(
+        path.join(context, "Dockerfile"),
+        `FROM ${agentImageTag}\nCOPY docker /usr/bin/docker\n`,
+      );
+      const output = await docker.buildImage({ context, src: ["Dockerfile", "docker"] }, { t: tag });
       await followBuildOutput(output);
     } finally {
       await rm(context, { recursive: true, force: true });

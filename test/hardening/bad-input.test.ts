@@ -257,6 +257,16 @@ const PARSE_ROWS: BadInput[] = [
     /Input 'standbyPool'.*standby pools are a feature of Azure Container Instances: use provider aci, or clear standbyPool/,
   ),
   start(
+    "shareDockerEngine with the aci provider",
+    { shareDockerEngine: "true" },
+    /Input 'shareDockerEngine'.*Azure Container Instances has no Docker engine to share: build the image with ACR Tasks.*jobIdentity/,
+  ),
+  startDocker(
+    "shareDockerEngine 'yes'",
+    { shareDockerEngine: "yes" },
+    /Input 'shareDockerEngine'.*'yes' is not a boolean: use true or false/,
+  ),
+  start(
     "registration 'pat'",
     { registration: "pat" },
     /Input 'registration'.*'pat' is not supported: use one of agentCredential, token/,
@@ -382,6 +392,34 @@ const STANDIN_ROWS: BadInput[] = [
         key,
       });
     },
+  },
+  {
+    ...startDocker(
+      "shareDockerEngine with a Docker host reached over TLS",
+      { dockerEndpoint: DOCKER_CONNECTION, shareDockerEngine: "true" },
+      /Input 'shareDockerEngine'.*tcp:\/\/127\.0\.0\.1:1 is reached over the network.*client key must not reach a job: run the start job on that engine's host/,
+    ),
+    variables: () => {
+      const { key, certificate } = appCertificateParts();
+      return dockerHostConnectionVariables(DOCKER_CONNECTION, "tcp://127.0.0.1:1", {
+        cacert: fs.readFileSync(CA_CERT_PATH, "utf8"),
+        cert: certificate,
+        key,
+      });
+    },
+  },
+  {
+    ...startDocker(
+      "shareDockerEngine with a Unix socket that is not there",
+      { dockerEndpoint: DOCKER_CONNECTION, shareDockerEngine: "true" },
+      /Input 'shareDockerEngine'.*socket \/nonexistent\/docker\.sock cannot be read.*\(ENOENT\): run the start job on the engine's host/,
+    ),
+    variables: () =>
+      dockerHostConnectionVariables(DOCKER_CONNECTION, "unix:///nonexistent/docker.sock", {
+        cacert: "",
+        cert: "",
+        key: "",
+      }),
   },
   startDocker(
     "a Docker network that does not exist",

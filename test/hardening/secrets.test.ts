@@ -11,6 +11,7 @@ import { STANDIN_DEFAULTS, type RecordedRequest } from "../../standins";
 import {
   ARM_CONNECTION,
   appCertificateParts,
+  dockerHostConnectionVariables,
   registryConnectionVariables,
   runTask,
   startStandins,
@@ -46,6 +47,8 @@ interface Scenario {
   identities?: boolean;
   /** aci: the agents' containers are claimed from a standby pool (a warm start). */
   standby?: boolean;
+  /** docker: the containers get the engine's socket (shareDockerEngine). */
+  shareEngine?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -84,6 +87,13 @@ const SCENARIOS: Scenario[] = [
     provider: "docker",
     registry: true,
     pat: true,
+  },
+  {
+    title: "docker sharing the engine with the jobs, registry password, PAT",
+    provider: "docker",
+    registry: true,
+    pat: true,
+    shareEngine: true,
   },
 ];
 
@@ -299,6 +309,38 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
     );
   }
 
+  it("docker host connection with a client key and shareDockerEngine: refused, the key nowhere", async () => {
+    const connection = "docker-host-connection";
+    const { key, certificate } = appCertificateParts();
+    const start = await runTask(
+      "StartEphemeralAgentV1",
+      taskEnvironment(standins, {
+        jobToken: secrets.jobToken,
+        inputs: {
+          provider: "docker",
+          dockerEndpoint: connection,
+          shareDockerEngine: "true",
+          image: DOCKER_IMAGE,
+          pullPolicy: "never",
+          agentPool: poolName,
+          runKey,
+        },
+        extra: dockerHostConnectionVariables(connection, "tcp://127.0.0.1:1", {
+          cacert: certificate,
+          cert: certificate,
+          key,
+        }),
+      }),
+    );
+    assert.equal(start.result?.status, "Failed", printed(start));
+    assert.match(start.result?.message ?? "", /Input 'shareDockerEngine'.*reached over the network/);
+    const leaks = findings(privateKeyLines(), [
+      ...runPlaces("start", start),
+      ...requestPlaces("Azure DevOps", standins.devops.requests, false),
+    ]);
+    assert.deepEqual(leaks, [], `secrets found where they do not belong:\n${leaks.join("\n")}`);
+  });
+
   for (const scenario of SCENARIOS) {
     it(`${scenario.title}: start and teardown leak nothing`, async function () {
       if (scenario.provider === "docker") {
@@ -323,6 +365,7 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
         await poolReady(standins, pool.poolId, 2);
         startInputs.standbyPool = pool.poolId;
       }
+      if (scenario.shareEngine) startInputs.shareDockerEngine = "true";
       const start = await runTask(
         "StartEphemeralAgentV1",
         environment(scenario, startInputs),
@@ -337,6 +380,12 @@ describe("secret hygiene: no secret leaves the places made for it", function () 
       if (scenario.provider === "docker") {
         places.push(...(await dockerInspections(names)));
         for (const name of names) {
+          const { Mounts } = await docker.getContainer(name).inspect();
+          assert.deepEqual(
+            Mounts.map((mount) => mount.Destination),
+            scenario.shareEngine ? ["/var/run/docker.sock"] : [],
+            `mounts of ${name}: the engine's socket only when shared, never a host Docker configuration`,
+          );
           const modes = execFileSync(
             "docker",
             ["exec", name, "sh", "-c", "stat -c '%a %u %n' /azp/agent-credential/.*[a-z]*"],

@@ -213,10 +213,13 @@ function asStringTyped(schema: unknown): unknown {
   return typed;
 }
 
+/** Built-in tasks README examples use beside ours: the Docker task logs a job in to its registry. */
+const BUILT_IN_TASKS = ["Docker@2"];
+
 /**
  * Azure Pipelines' YAML schema (microsoft/azure-pipelines-vscode's service-schema.json) with this repository's
- * tasks as the only tasks: an organization's schema lists the tasks installed there, and ours are what the README
- * shows. Built-in tasks are left out, so a README example that used one would fail here.
+ * tasks and BUILT_IN_TASKS as the only tasks: an organization's schema lists the tasks installed there, and these
+ * are what the README shows. Other built-in tasks are left out, so a README example that used one would fail here.
  */
 function compilePipelineSchema() {
   const schema = JSON.parse(readFileSync(pipelineSchemaFile, "utf8")) as JsonSchema & {
@@ -225,17 +228,31 @@ function compilePipelineSchema() {
   delete schema.$schema;
   const ours = taskFolders.map((folder) => stepSchema(readTask(folder)));
   const task = schema.definitions.task;
-  task.anyOf = ours;
+  // The service schema lists some tasks twice (Docker@2 among them): the first entry of each is taken.
+  const builtIns = BUILT_IN_TASKS.map((name) => {
+    const step = (task.anyOf as JsonSchema[]).find((entry) => builtInTaskPattern(entry) === `^${name}$`);
+    assert.ok(step, `${name} is in the service schema`);
+    return step;
+  });
+  task.anyOf = [...ours, ...builtIns];
   task.properties.task = {
-    anyOf: taskFolders.map((folder) => {
-      const { name, version } = readTask(folder);
-      return { enum: [`${name}@${version.Major}`] };
-    }),
+    anyOf: [
+      ...taskFolders.map((folder) => {
+        const { name, version } = readTask(folder);
+        return { enum: [`${name}@${version.Major}`] };
+      }),
+      ...BUILT_IN_TASKS.map((name) => ({ enum: [name] })),
+    ],
   };
   schema.definitions.task = asStringTyped(task) as typeof task;
   const ajv = new Ajv({ allErrors: false, strict: false, unicodeRegExp: false });
   ajv.addSchema(schema, "pipeline");
   return (definition: string) => ajv.getSchema(`pipeline#/definitions/${definition}`);
+}
+
+function builtInTaskPattern(step: JsonSchema): unknown {
+  const properties = step.properties as Record<string, JsonSchema> | undefined;
+  return properties?.task?.pattern;
 }
 
 /** The README's ```yaml blocks, each with its line number, indented ones (inside a list item) dedented. */

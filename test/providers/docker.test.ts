@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { connect, type AddressInfo, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import Docker from "dockerode";
@@ -15,6 +15,7 @@ import {
   statusOfListed,
   type DockerSettings,
 } from "../../tasks/common/providers/docker/dockerProvider";
+import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
 import type { AgentContainerSpec, ContainerStatus } from "../../tasks/common/core/ports";
 import { ensureBusyboxImage } from "../e2e/busybox";
 import { requireDockerEngine } from "../e2e/engine";
@@ -96,6 +97,22 @@ function ensureTestImage(image: string, withTokenDirectory: boolean): Promise<vo
   });
 }
 
+/** Runs a busybox applet in a running test container as its user; returns its output, checking the exit code. */
+async function exec(name: string, command: string[], expectedExitCode = 0): Promise<string> {
+  const execution = await docker.getContainer(name).exec({
+    Cmd: ["/bin/busybox", ...command],
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const stream = await execution.start({});
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  const { ExitCode } = await execution.inspect();
+  const output = demultiplexLogs(Buffer.concat(chunks));
+  assert.equal(ExitCode, expectedExitCode, `${command.join(" ")}: ${output}`);
+  return output;
+}
+
 async function logsOf(subject: DockerProvider, name: string, needle: string): Promise<string> {
   return eventually(
     () => subject.logs(name),
@@ -153,6 +170,52 @@ describe("DockerProvider against the local Docker engine", function () {
     const log = await logsOf(subject, agent.name, "token file");
     assert.match(log, new RegExp(`token file /azp/\\.token: 600 1000 ${tokenHash}`));
     assert.ok(!log.includes(agentSpec.token));
+  });
+
+  it("gives each container its own empty DOCKER_CONFIG and, without shareEngine, no socket and no host configuration", async function () {
+    const subject = provider();
+    await subject.prepare();
+    const agent = identity();
+    await subject.create(spec(agent, { TEST_SLEEP: "30" }));
+
+    const inspected = await docker.getContainer(agent.name).inspect();
+    assert.ok(inspected.Config.Env.includes("DOCKER_CONFIG=/azp/.docker"));
+    assert.deepEqual(inspected.Mounts, [], "mounts");
+    assert.equal(inspected.HostConfig.Binds, null, "binds");
+    assert.equal(inspected.HostConfig.GroupAdd, null, "supplementary groups");
+    assert.deepEqual(inspected.HostConfig.Tmpfs, { "/azp/.docker": "uid=1000,gid=1000,mode=0700" });
+    await logsOf(subject, agent.name, "token file");
+    assert.equal(await exec(agent.name, ["stat", "-c", "%a %u %g", "/azp/.docker"]), "700 1000 1000\n");
+    assert.equal(await exec(agent.name, ["ls", "-A", "/azp/.docker"]), "");
+    assert.equal(await exec(agent.name, ["test", "-e", "/var/run/docker.sock"], 1), "");
+  });
+
+  it("with shareEngine mounts the engine's socket for the agent user's group, after a warning", async function () {
+    const warnings: string[] = [];
+    const log = {
+      info: () => undefined,
+      warn: (message: string) => warnings.push(message),
+      group: () => undefined,
+    };
+    const subject = provider({ shareEngine: true, log });
+    await subject.prepare();
+    const socketPath = engineAddress({ kind: "local" }).replace(/^unix:\/\//, "");
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0],
+      /shareDockerEngine: .*is root on this host.*otherwise give the builds a separate engine/,
+    );
+
+    const agent = identity();
+    await subject.create(spec(agent, { TEST_SLEEP: "30" }));
+    const inspected = await docker.getContainer(agent.name).inspect();
+    const groupId = String(statSync(socketPath).gid);
+    assert.deepEqual(inspected.HostConfig.Binds, [`${socketPath}:/var/run/docker.sock`]);
+    assert.deepEqual(inspected.HostConfig.GroupAdd, [groupId]);
+    assert.ok(inspected.Config.Env.includes("DOCKER_CONFIG=/azp/.docker"));
+    await logsOf(subject, agent.name, "token file");
+    assert.ok((await exec(agent.name, ["id", "-G"])).trim().split(" ").includes(groupId));
+    assert.equal(await exec(agent.name, ["test", "-S", "/var/run/docker.sock"]), "");
   });
 
   it("polls the states of several containers with one request", async function () {

@@ -81,6 +81,7 @@ describe("start task inputs", () => {
       dockerEndpoint: undefined,
       dockerNetwork: undefined,
       pullPolicy: "never",
+      shareDockerEngine: false,
     });
     assert.equal("aci" in inputs, false);
   });

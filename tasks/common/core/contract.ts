@@ -29,7 +29,12 @@ export const ENV = {
 export type RegistrationMode = "agentCredential" | "token";
 
 /** Names the user's `environment` input may not set. */
-export const RESERVED_ENVIRONMENT: readonly string[] = [...Object.values(ENV), "VSO_AGENT_IGNORE"];
+export const RESERVED_ENVIRONMENT: readonly string[] = [
+  ...Object.values(ENV),
+  "VSO_AGENT_IGNORE",
+  // The Docker provider gives each agent its own, empty Docker configuration.
+  "DOCKER_CONFIG",
+];
 
 /** The capability the next job demands to land on this run's agents. */
 export function demandFor(runKey: string): string {

@@ -32,7 +32,12 @@ export type ProviderInputs =
       provider: "docker";
       image?: ImageReference;
       registryConnection?: string;
-      docker: { dockerEndpoint?: string; dockerNetwork?: string; pullPolicy?: PullPolicy };
+      docker: {
+        dockerEndpoint?: string;
+        dockerNetwork?: string;
+        pullPolicy?: PullPolicy;
+        shareDockerEngine?: boolean;
+      };
     };
 
 const RESOURCE_GROUP = /^[-\w.()]{1,89}[-\w()]$|^[-\w()]$/u;

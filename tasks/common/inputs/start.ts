@@ -66,6 +66,8 @@ interface DockerStartInputs {
   dockerEndpoint?: string;
   dockerNetwork?: string;
   pullPolicy: PullPolicy;
+  /** Mount the engine's Unix socket into each agent's container, for jobs that run docker. */
+  shareDockerEngine: boolean;
 }
 
 /** ACI limits for one container group in most regions. */
@@ -119,6 +121,12 @@ export function parseStartInputs(raw: RawInputs): StartInputs {
     parseStandbyPoolInputs(raw, { provider, registration: common.registration });
     return { ...common, provider, docker: parseDockerInputs(raw) };
   }
+  if (parseBoolean("shareDockerEngine", raw.shareDockerEngine, false)) {
+    throw new InputError(
+      "shareDockerEngine",
+      "Azure Container Instances has no Docker engine to share: build the image with ACR Tasks (az acr build) signed in with jobIdentity (README: Build images with ACR Tasks), or use provider docker, or clear shareDockerEngine.",
+    );
+  }
   const aci = parseAciInputs(raw);
   aci.standby = parseStandbyPoolInputs(raw, {
     provider,
@@ -164,5 +172,6 @@ function parseDockerInputs(raw: RawInputs): DockerStartInputs {
     dockerEndpoint: optional(raw, "dockerEndpoint"),
     dockerNetwork: optional(raw, "dockerNetwork"),
     pullPolicy: parseChoice("pullPolicy", optional(raw, "pullPolicy") ?? "ifNotPresent", PULL_POLICIES),
+    shareDockerEngine: parseBoolean("shareDockerEngine", raw.shareDockerEngine, false),
   };
 }

@@ -22,6 +22,8 @@ export function resolveProviderSettings(
         pullPolicy: inputs.docker.pullPolicy ?? "ifNotPresent",
         image: inputs.image?.reference,
         registry,
+        shareEngine: inputs.docker.shareDockerEngine ?? false,
+        log: pipelineLog,
       },
     };
   }

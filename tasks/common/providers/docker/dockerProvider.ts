@@ -1,11 +1,18 @@
 import Docker from "dockerode";
 import { existsSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { ENV, TAG, identityFromTags, tagsFor } from "../../core/contract";
 import { InputError, UserError, errorMessage, httpStatusOf } from "../../core/errors";
-import type { DockerConnection, PullPolicy } from "../../core/dockerEngine";
+import {
+  SHARED_ENGINE_SOCKET,
+  socketToShare,
+  type DockerConnection,
+  type PullPolicy,
+} from "../../core/dockerEngine";
+import type { Log } from "../../core/log";
 import { demultiplexLogs, privateFilesArchive, tokenArchive } from "./dockerWire";
 import {
   samePool,
@@ -23,6 +30,10 @@ export interface DockerSettings {
   network?: string;
   pullPolicy: PullPolicy;
   registry?: { server: string; username: string; password: string };
+  /** Mount the engine's own Unix socket into each agent's container (shareDockerEngine). */
+  shareEngine?: boolean;
+  /** Where the warning about a shared engine goes. */
+  log?: Log;
 }
 
 /** Where the image's start script looks for the token; the directory belongs to the image's user. */
@@ -32,6 +43,11 @@ export const TOKEN_FILE_NAME = ".token";
 export const AGENT_CREDENTIAL_DIRECTORY = "agent-credential";
 /** The agent image's non-root user "agent". */
 export const AGENT_UID = 1000;
+/**
+ * Each agent's own Docker configuration (DOCKER_CONFIG): a tmpfs, empty at the start, owned by the agent user,
+ * gone with the container, so that one job's `docker login` never reaches another job nor the host.
+ */
+export const DOCKER_CONFIG_DIRECTORY = `${TOKEN_DIRECTORY}/.docker`;
 const PING_TIMEOUT_MS = 10_000;
 /**
  * Time a running container gets after SIGTERM before the engine kills it. The image's start script gives the
@@ -113,8 +129,15 @@ export function engineAddress(connection: DockerConnection): string {
   return `unix://${existsSync(userSocket) ? userSocket : DEFAULT_SOCKET}`;
 }
 
+/** The engine socket as a container gets it: the host's socket, and the socket's group for the agent user. */
+interface SharedEngine {
+  socketPath: string;
+  groupId: number;
+}
+
 export class DockerProvider implements AgentProvider {
   private readonly address: string;
+  private sharedEngine: SharedEngine | undefined;
 
   constructor(
     private readonly settings: DockerSettings,
@@ -129,6 +152,7 @@ export class DockerProvider implements AgentProvider {
   }
 
   async prepare(): Promise<void> {
+    if (this.settings.shareEngine) this.sharedEngine = await this.engineToShare();
     await this.ping();
     if (this.settings.network) await this.checkNetwork(this.settings.network);
     if (this.settings.image) await this.provideImage(this.settings.image);
@@ -137,9 +161,11 @@ export class DockerProvider implements AgentProvider {
   async create(spec: AgentContainerSpec): Promise<void> {
     const name = spec.identity.name;
     const tokenPath = `${TOKEN_DIRECTORY}/${TOKEN_FILE_NAME}`;
-    const environment = spec.agentCredential
-      ? spec.environment
+    const environment: Record<string, string> = spec.agentCredential
+      ? { ...spec.environment }
       : { ...spec.environment, [ENV.tokenFile]: tokenPath };
+    environment.DOCKER_CONFIG = DOCKER_CONFIG_DIRECTORY;
+    const shared = this.sharedEngine;
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer({
@@ -151,6 +177,10 @@ export class DockerProvider implements AgentProvider {
           NetworkMode: this.settings.network,
           AutoRemove: false,
           RestartPolicy: { Name: "no" },
+          Tmpfs: { [DOCKER_CONFIG_DIRECTORY]: `uid=${AGENT_UID},gid=${AGENT_UID},mode=0700` },
+          ...(shared
+            ? { Binds: [`${shared.socketPath}:${SHARED_ENGINE_SOCKET}`], GroupAdd: [String(shared.groupId)] }
+            : {}),
         },
       });
     } catch (error) {
@@ -267,6 +297,24 @@ export class DockerProvider implements AgentProvider {
     } catch (error) {
       throw this.explain(error, "reach the Docker engine");
     }
+  }
+
+  /** The socket of the engine the task talks to, on this machine; refused for an engine on another one. */
+  private async engineToShare(): Promise<SharedEngine> {
+    const socketPath = socketToShare(this.address);
+    let groupId: number;
+    try {
+      groupId = (await stat(socketPath)).gid;
+    } catch (error) {
+      throw new InputError(
+        "shareDockerEngine",
+        `the Docker engine's socket ${socketPath} cannot be read on the machine the start task runs on (${errorCode(error) ?? errorMessage(error)}): run the start job on the engine's host, or clear shareDockerEngine.`,
+      );
+    }
+    this.settings.log?.warn(
+      `shareDockerEngine: each agent's container gets the Docker engine's socket (${socketPath}). A job that can use the engine is root on this host: it can start a privileged container that mounts the host's file system, and it sees every other container on the engine. Share the engine only with pipelines you would give root on this host; otherwise give the builds a separate engine (another machine or VM).`,
+    );
+    return { socketPath, groupId };
   }
 
   private async checkNetwork(network: string): Promise<void> {

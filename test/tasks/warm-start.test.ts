@@ -82,7 +82,7 @@ describe("warm start from a standby pool, in-process against the stand-ins", fun
     });
     assert.equal(teardown.outcome.status, "Succeeded", `${teardown.outcome.message}\n${teardown.log}`);
     assert.deepEqual(leftovers(standins), { containers: [], agents: [] });
-    await poolReady(standins, ids.poolId, 2, 10_000);
+    await poolReady(standins, ids.poolId, 2);
   });
 
   it("sweeps a claimed group an earlier run left behind, recognised by the tags of its claim", async () => {

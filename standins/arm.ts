@@ -314,6 +314,8 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
   const createListeners: Array<(group: ContainerGroupRecord) => void> = [];
   const deleteListeners: Array<(group: ContainerGroupRecord) => Promise<void>> = [];
   const configMapListeners: Array<(group: ContainerGroupRecord, container: string) => void> = [];
+  /** The public key (modulus) each simulated pooled container printed. */
+  const warmKeys = new WeakMap<ContainerGroupRecord, string>();
   const timers = new Set<NodeJS.Timeout>();
   const throttling = options.throttling === false ? undefined : { ...ARM_THROTTLING, ...options.throttling };
   const buckets = new Map<string, TokenBucket>();
@@ -473,8 +475,28 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
    */
   function printWarmKey(group: ContainerGroupRecord): void {
     void generateAgentKey().then((key) => {
+      warmKeys.set(group, key.publicKey.modulus);
       group.containers[0].logs += `${PUBLIC_KEY_MARKER} ${JSON.stringify(key.publicKey)}\nwaiting for the agent's settings in /mnt/configmap/${group.containers[0].name}\n`;
     });
+  }
+
+  /**
+   * Why the listener of a claimed container could not sign in, as the stand-in's token endpoint would refuse it:
+   * no registration, a registration holding another public key than the one this container made, or a
+   * .credentials file of another OAuth client (standins/devops-oauth.ts). Undefined when it can.
+   */
+  function warmSignInRefusal(group: ContainerGroupRecord, devops: DevOpsStandin): string | undefined {
+    const settings = group.containers[0].configMap ?? {};
+    const agentFile = JSON.parse(settings.agent ?? "{}") as { agentName?: string; poolName?: string };
+    const credentials = JSON.parse(settings.credentials ?? "{}") as { data?: { clientId?: string } };
+    const agent = devops.agent(agentFile.poolName ?? "", agentFile.agentName ?? "");
+    if (!agent) return "the agent's registration is gone";
+    const authorization = devops.agentOAuth.authorizationOf(agent);
+    if (!authorization || authorization.publicKey.modulus !== warmKeys.get(group))
+      return "the registration holds another public key than the one this container made";
+    if (authorization.clientId !== credentials.data?.clientId)
+      return "the .credentials file names another client";
+    return undefined;
   }
 
   function startWarmSimulatedAgent(group: ContainerGroupRecord): void {
@@ -489,10 +511,10 @@ export async function startArm(options: ArmStandinOptions): Promise<ArmStandin> 
     schedule(simulation.delayMs ?? 50, () => {
       if (!isCurrent(group) || group.containers[0].currentState?.state !== "Running") return;
       const logs = group.containers[0];
-      if (!simulation.devops.agent(poolName, agentName)) {
-        logs.logs +=
-          "Failed to connect: the token exchange failed with HTTP 401: the agent's registration is gone\n";
-        setContainerState(group, 0, { state: "Terminated", exitCode: 2 });
+      const refusal = warmSignInRefusal(group, simulation.devops);
+      if (refusal) {
+        logs.logs += `Failed to connect: the token exchange failed with HTTP 401: ${refusal}\n`;
+        setContainerState(group, 0, { state: "Terminated", exitCode: 1 });
         return;
       }
       simulatedAgents.set(group, { poolName, agentName, unregistered: false });

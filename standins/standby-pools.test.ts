@@ -4,6 +4,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { STANDIN_DEFAULTS, startAll, type Standins } from "./index";
+import { AzureDevOpsPools } from "../tasks/common/clients/azureDevOps";
+import { generateAgentKey, type AgentPublicKey } from "../tasks/common/core/agentCredential";
+import { DEFAULT_RETRY_POLICY } from "../tasks/common/core/retry";
+import { publicKeyInLog, warmAgentSettings } from "../tasks/common/core/warmStart";
+import { registerAgent } from "../tasks/common/start/registrations";
 import { STANDBY_API, armRequest, armToken, createStandbyPool, poolReady } from "./standbyPoolSetup";
 
 const { resourceGroup, location } = STANDIN_DEFAULTS;
@@ -324,6 +329,64 @@ describe("ARM stand-in: standby pools", () => {
     const deleted = await armRequest(standins, token, "DELETE", groupPath("claimed-1"), "2023-05-01");
     assert.equal(deleted.status, 200);
     assert.equal(standins.arm.containerGroup("claimed-1"), undefined);
+  });
+
+  /** Registers an agent with the key given, as the start task does, and hands the claimed group its settings. */
+  async function handOver(groupName: string, agentName: string, publicKey: AgentPublicKey) {
+    const { devops } = standins;
+    const pools = await AzureDevOpsPools.connect(
+      devops.url,
+      STANDIN_DEFAULTS.jobToken,
+      DEFAULT_RETRY_POLICY,
+      new AbortController().signal,
+      { warn: () => undefined },
+    );
+    const pool = await pools.findPool(STANDIN_DEFAULTS.poolName);
+    const registered = await registerAgent(
+      agentName,
+      publicKey,
+      pool,
+      { runKey: "42", collectionUrl: devops.url, workFolder: "_work" },
+      pools,
+    );
+    const settings = warmAgentSettings(registered.settings, registered.authorization, {
+      EPHEMERAL_AGENT_RUN: "42",
+    });
+    await armRequest(standins, token, "PUT", groupPath(groupName), CLAIM_API, claimBody({ ...settings }));
+  }
+
+  async function printedKey(groupName: string): Promise<AgentPublicKey> {
+    const started = Date.now();
+    for (;;) {
+      const key = publicKeyInLog(standins.arm.containerGroup(groupName)!.containers[0].logs);
+      if (key) return key;
+      if (Date.now() - started > 30_000) throw new Error("no key printed");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  it("brings the simulated agent online only when its registration holds the key its container printed", async () => {
+    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    await armRequest(standins, token, "PUT", groupPath("claimed-2"), CLAIM_API, claimBody());
+    await handOver("claimed-1", "warm-1", await printedKey("claimed-1"));
+    await printedKey("claimed-2");
+    await handOver("claimed-2", "warm-2", (await generateAgentKey()).publicKey);
+    const { devops, arm } = standins;
+    const started = Date.now();
+    while (
+      devops.agent(STANDIN_DEFAULTS.poolName, "warm-1")?.status !== "online" ||
+      arm.containerGroup("claimed-2")!.containers[0].currentState?.state !== "Terminated"
+    ) {
+      if (Date.now() - started > 30_000) throw new Error("the simulated agents did not settle");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(devops.agent(STANDIN_DEFAULTS.poolName, "warm-2")?.status, "offline");
+    const refused = arm.containerGroup("claimed-2")!.containers[0];
+    assert.equal(refused.currentState?.exitCode, 1);
+    assert.match(
+      refused.logs,
+      /HTTP 401: the registration holds another public key than the one this container made/,
+    );
   });
 
   it("prints a public key in a pooled group's log when agents are simulated, as the image's warm mode does", async () => {

@@ -181,6 +181,13 @@ async function reportBack(arm: ArmStandin, entry: BridgedContainer): Promise<voi
     if (entry.group.standby?.pooled) {
       // No API addresses a pooled group, but its container logs from boot: the claim hands that log out.
       record.logs = demultiplexLogs(logs);
+      if (inspected.State.Status === "exited" || inspected.State.Status === "dead") {
+        // Read once more: the log read beside the inspection may have missed the last lines.
+        record.logs = demultiplexLogs(await container.logs({ stdout: true, stderr: true, follow: false }));
+        entry.deleted = true;
+        arm.standbyPools.retire(entry.group);
+        await stopAndRemove(entry);
+      }
       return;
     }
     arm.setLogs(entry.group.name, demultiplexLogs(logs), lookup);

@@ -87,6 +87,11 @@ export interface StandbyPools {
   pool(id: string): StandbyPoolRecord | undefined;
   /** Sets the pool's health, as its runtime view reports it; degraded pauses refills. */
   setHealth(id: string, health: { code: string; message: string }): void;
+  /**
+   * A pooled group whose container ended before any claim leaves the pool, which makes another: inferred from
+   * `refillPolicy: always`, **not verified** (what the warm-mode image's wait limit relies on).
+   */
+  retire(group: ContainerGroupRecord): void;
   putProfile: (request: StandinRequest, params: Record<string, string>) => Reply;
   getProfile: (request: StandinRequest, params: Record<string, string>) => Reply;
   putPool: (request: StandinRequest, params: Record<string, string>) => Reply;
@@ -224,6 +229,13 @@ export function standbyPools(host: StandbyHost, timing: StandbyPoolTiming = {}):
       if (!pool) throw new Error(`No standby pool ${id}`);
       pool.health = health;
       fill(pool);
+    },
+
+    retire(group) {
+      const pool = pools.get((group.standby?.poolId ?? "").toLowerCase());
+      if (!pool || !pool.members.includes(group)) return;
+      pool.members.splice(pool.members.indexOf(group), 1);
+      host.schedule(timing.refillDelayMs ?? 0, () => fill(pool));
     },
 
     putProfile(request, params) {

@@ -212,7 +212,7 @@ export interface ArmStandin {
   /** Called when a container's config map is set at a claim or changed by a later PUT. */
   onConfigMap(listener: (group: ContainerGroupRecord, container: string) => void): void;
   /** Container group profiles and standby pools; a test may make a pool degraded. */
-  standbyPools: Pick<StandbyPools, "pools" | "pool" | "setHealth">;
+  standbyPools: Pick<StandbyPools, "pools" | "pool" | "setHealth" | "retire">;
   intercept(interceptor: Interceptor): () => void;
   /** Requests answered 429 by the throttling (not by injected faults), per request class; live counters. */
   throttled: Record<RequestClass, number>;

@@ -149,4 +149,45 @@ describe("warm start from a standby pool (real Docker engine)", function () {
     assert.equal(mounts.length, 1);
     assert.equal(existsSync(mounts[0].Source), false, "the config map's folder is gone");
   });
+
+  it("a pooled container that gets no settings within its wait limit exits, and the pool replaces it", async () => {
+    const { arm } = e2e.standins();
+    const bridge = runContainerGroupsOnDocker(arm);
+    e2e.bridge = bridge;
+    const ids = await createStandbyPool(e2e.standins(), {
+      image: e2e.image,
+      readyCapacity: 1,
+      environment: [
+        { name: "EPHEMERAL_AGENT_WARM_START", value: "true" },
+        { name: "EPHEMERAL_AGENT_WARM_WAIT_MINUTES", value: "0.02" },
+      ],
+    });
+    await poolReady(e2e.standins(), ids.poolId, 1);
+    const first = arm.standbyPools.pool(ids.poolId)!.members[0];
+    const firstContainer = bridge.containerName(first.name);
+    const replacement = await waitFor(
+      () => arm.standbyPools.pool(ids.poolId)!.members.find((member) => member !== first),
+      EVENT_GUARD_MS,
+      "a replacement in the pool",
+    );
+    assert.ok(!arm.standbyPools.pool(ids.poolId)!.members.includes(first), "the exited group left the pool");
+    // Its log, kept from boot, says why it ended (the image's warm mode exits 3 at its wait limit).
+    assert.match(
+      first.containers[0].logs,
+      /no agent settings arrived in \/mnt\/configmap\/agent within 0\.02 minutes/,
+    );
+    await waitFor(
+      async () =>
+        await docker
+          .getContainer(firstContainer)
+          .inspect()
+          .then(
+            () => undefined,
+            () => true,
+          ),
+      EVENT_GUARD_MS,
+      "the exited container to be removed",
+    );
+    assert.notEqual(bridge.containerName(replacement.name), firstContainer);
+  });
 });

@@ -368,6 +368,8 @@ export function standbyPools(host: StandbyHost, timing: StandbyPoolTiming = {}):
       if (!profile || revision < 1 || revision > profile.revisions.length) return missingRevision(reference);
       const existing = host.existing(resourceGroup, name);
       if (existing?.standby) {
+        // A PUT replaces the resource's tags (Azure Resource Manager's PUT semantics).
+        existing.tags = body.tags;
         applyConfigMaps(existing, body);
         return { status: 200, body: host.json(existing) };
       }

@@ -84,6 +84,8 @@ interface ProfileResource {
 
 export class AciStandbyPool implements WarmStart {
   private plan: StandbyPoolPlan | undefined;
+  /** The tags each claim set, sent again with the config map update: a PUT replaces a resource's tags. */
+  private readonly claimTags = new Map<string, Record<string, string>>();
 
   constructor(
     private readonly settings: StandbyPoolSettings,
@@ -158,11 +160,13 @@ export class AciStandbyPool implements WarmStart {
   }
 
   async claim(identity: AgentIdentity): Promise<{ warm: boolean }> {
+    const tags = tagsFor(identity);
+    this.claimTags.set(identity.name, tags);
     const answer = await this.arm.send(
       "PUT",
       this.groupPath(identity.name),
       CLAIM_API,
-      this.claimBody(identity, {}),
+      this.claimBody(tags, {}),
     );
     if (answer.status >= 400) throw this.claimError(answer, identity.name);
     const properties = answer.body.properties as { isCreatedFromStandbyPool?: boolean } | undefined;
@@ -181,16 +185,16 @@ export class AciStandbyPool implements WarmStart {
       "PUT",
       this.groupPath(name),
       CLAIM_API,
-      this.claimBody(undefined, values),
+      this.claimBody(this.claimTags.get(name), values),
     );
     if (answer.status >= 400) throw this.arm.explain(answer, `hand agent ${name} its settings (config map)`);
   }
 
-  private claimBody(identity: AgentIdentity | undefined, keyValuePairs: Record<string, string>): object {
+  private claimBody(tags: Record<string, string> | undefined, keyValuePairs: Record<string, string>): object {
     const plan = this.requirePlan();
     return {
       location: plan.location,
-      ...(identity ? { tags: tagsFor(identity) } : {}),
+      tags,
       properties: {
         containerGroupProfile: plan.profile,
         standbyPoolProfile: {

@@ -58,6 +58,10 @@ describe("ARM stand-in: standby pools", () => {
   const groupPath = (name: string) =>
     `/subscriptions/${standins.arm.subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.ContainerInstance/containerGroups/${name}`;
 
+  /** A claim or a config map update of the group, as the task sends them. */
+  const putGroup = (name: string, body: object) =>
+    armRequest(standins, token, "PUT", groupPath(name), CLAIM_API, body);
+
   function claimBody(configMap: Record<string, string> = {}, container = "agent", fail = false) {
     return {
       location,
@@ -152,14 +156,7 @@ describe("ARM stand-in: standby pools", () => {
     const pooled = standins.arm.standbyPools.pool(ids.poolId)!.members[0];
     const startedAt = pooled.containers[0].currentState?.startTime;
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const claim = await armRequest(
-      standins,
-      token,
-      "PUT",
-      groupPath("claimed-1"),
-      CLAIM_API,
-      claimBody({ KEY: "VALUE" }),
-    );
+    const claim = await putGroup("claimed-1", claimBody({ KEY: "VALUE" }));
     assert.equal(claim.status, 201);
     const recorded = reference("recording_container_reuse_from_standbypool.json").interactions[0].response;
     assert.equal(claim.status, recorded.status);
@@ -201,7 +198,7 @@ describe("ARM stand-in: standby pools", () => {
   });
 
   it("refills the pool after a claim", async () => {
-    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    await putGroup("claimed-1", claimBody());
     const claimed = standins.arm.containerGroup("claimed-1")!;
     assert.ok(
       !standins.arm.standbyPools.pool(ids.poolId)!.members.includes(claimed),
@@ -219,17 +216,14 @@ describe("ARM stand-in: standby pools", () => {
         containers: [{ name: "agent", properties: { image: "other:1", configMap: { keyValuePairs: {} } } }],
       },
     };
-    const refused = await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, withImage);
+    const refused = await putGroup("claimed-1", withImage);
     assert.equal(refused.status, 400);
     assert.match(
       JSON.stringify(refused.body),
       /ContainerGroup properties other than config map are not allowed/,
     );
     const withSubnet = { ...body, properties: { ...body.properties, subnetIds: [{ id: "/x" }] } };
-    assert.equal(
-      (await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, withSubnet)).status,
-      400,
-    );
+    assert.equal((await putGroup("claimed-1", withSubnet)).status, 400);
     assert.equal(standins.arm.standbyPools.pool(ids.poolId)!.members.length, 2, "nothing was claimed");
   });
 
@@ -238,7 +232,7 @@ describe("ARM stand-in: standby pools", () => {
       actions: ["*"],
       notActions: ["Microsoft.ContainerInstance/containerGroupProfiles/read"],
     });
-    const refused = await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    const refused = await putGroup("claimed-1", claimBody());
     assert.equal(refused.status, 403);
     const error = refused.body.error as { code: string; message: string };
     const recorded = reference("recording_container_reuse_from_standbypool_denied.json").interactions[0]
@@ -250,14 +244,7 @@ describe("ARM stand-in: standby pools", () => {
   });
 
   it("drops the config map silently when the claim names another container than the profile's, as recorded", async () => {
-    const claim = await armRequest(
-      standins,
-      token,
-      "PUT",
-      groupPath("claimed-1"),
-      CLAIM_API,
-      claimBody({ KEY: "VALUE" }, "other"),
-    );
+    const claim = await putGroup("claimed-1", claimBody({ KEY: "VALUE" }, "other"));
     assert.equal(claim.status, 201);
     const container = (
       claim.body.properties as { containers: { name: string; properties: { configMap: unknown } }[] }
@@ -269,16 +256,9 @@ describe("ARM stand-in: standby pools", () => {
   it("updates a claimed group's config map without restarting it", async () => {
     const changes: string[] = [];
     standins.arm.onConfigMap((group, container) => changes.push(`${group.name}/${container}`));
-    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    await putGroup("claimed-1", claimBody());
     const before = standins.arm.containerGroup("claimed-1")!.containers[0].currentState;
-    const update = await armRequest(
-      standins,
-      token,
-      "PUT",
-      groupPath("claimed-1"),
-      CLAIM_API,
-      claimBody({ agent: "{}" }),
-    );
+    const update = await putGroup("claimed-1", claimBody({ agent: "{}" }));
     assert.equal(update.status, 200);
     const group = standins.arm.containerGroup("claimed-1")!;
     assert.deepEqual(group.containers[0].configMap, { agent: "{}" });
@@ -296,19 +276,12 @@ describe("ARM stand-in: standby pools", () => {
   it("creates the group cold from the profile when the pool has none ready, or fails when asked to", async () => {
     // Degraded first: the pool then refills nothing, however slowly the claims below arrive.
     standins.arm.standbyPools.setHealth(ids.poolId, { code: "HealthState/degraded", message: "paused" });
-    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
-    await armRequest(standins, token, "PUT", groupPath("claimed-2"), CLAIM_API, claimBody());
-    const failed = await armRequest(
-      standins,
-      token,
-      "PUT",
-      groupPath("claimed-3"),
-      CLAIM_API,
-      claimBody({}, "agent", true),
-    );
+    await putGroup("claimed-1", claimBody());
+    await putGroup("claimed-2", claimBody());
+    const failed = await putGroup("claimed-3", claimBody({}, "agent", true));
     assert.equal(failed.status, 409);
     assert.equal(standins.arm.containerGroup("claimed-3"), undefined);
-    const cold = await armRequest(standins, token, "PUT", groupPath("claimed-3"), CLAIM_API, claimBody());
+    const cold = await putGroup("claimed-3", claimBody());
     assert.equal(cold.status, 201);
     const properties = cold.body.properties as {
       isCreatedFromStandbyPool: boolean;
@@ -325,7 +298,7 @@ describe("ARM stand-in: standby pools", () => {
   });
 
   it("deletes a claimed group like any other", async () => {
-    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    await putGroup("claimed-1", claimBody());
     const deleted = await armRequest(standins, token, "DELETE", groupPath("claimed-1"), "2023-05-01");
     assert.equal(deleted.status, 200);
     assert.equal(standins.arm.containerGroup("claimed-1"), undefined);
@@ -352,7 +325,7 @@ describe("ARM stand-in: standby pools", () => {
     const settings = warmAgentSettings(registered.settings, registered.authorization, {
       EPHEMERAL_AGENT_RUN: "42",
     });
-    await armRequest(standins, token, "PUT", groupPath(groupName), CLAIM_API, claimBody({ ...settings }));
+    await putGroup(groupName, claimBody({ ...settings }));
   }
 
   async function printedKey(groupName: string): Promise<AgentPublicKey> {
@@ -366,8 +339,8 @@ describe("ARM stand-in: standby pools", () => {
   }
 
   it("brings the simulated agent online only when its registration holds the key its container printed", async () => {
-    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
-    await armRequest(standins, token, "PUT", groupPath("claimed-2"), CLAIM_API, claimBody());
+    await putGroup("claimed-1", claimBody());
+    await putGroup("claimed-2", claimBody());
     await handOver("claimed-1", "warm-1", await printedKey("claimed-1"));
     await printedKey("claimed-2");
     await handOver("claimed-2", "warm-2", (await generateAgentKey()).publicKey);
@@ -390,7 +363,7 @@ describe("ARM stand-in: standby pools", () => {
   });
 
   it("prints a public key in a pooled group's log when agents are simulated, as the image's warm mode does", async () => {
-    await armRequest(standins, token, "PUT", groupPath("claimed-1"), CLAIM_API, claimBody());
+    await putGroup("claimed-1", claimBody());
     const started = Date.now();
     while (
       !standins.arm.containerGroup("claimed-1")!.containers[0].logs.includes("EPHEMERAL_AGENT_PUBLIC_KEY ")

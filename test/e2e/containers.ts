@@ -106,21 +106,31 @@ export function tarOf(files: Record<string, string>): Buffer {
   return Buffer.concat(blocks);
 }
 
+/** Runs a command in a running container, as `user` or the image's user; its exit code and output. */
+export async function execIn(
+  container: string,
+  command: string[],
+  user?: string,
+): Promise<{ exitCode: number; output: string }> {
+  const execution = await docker.getContainer(container).exec({
+    Cmd: command,
+    User: user,
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const chunks: Buffer[] = [];
+  for await (const chunk of await execution.start({})) chunks.push(Buffer.from(chunk as Uint8Array));
+  const { ExitCode } = await execution.inspect();
+  return { exitCode: ExitCode ?? -1, output: demultiplexLogs(Buffer.concat(chunks)) };
+}
+
 /**
  * Runs a bash script in the container as the agent's user, which is what a job on the agent can do: it reads the
  * environment of every process of that user (root in a container without CAP_SYS_PTRACE could not) and every
  * file under /azp, which the user owns.
  */
 export async function execAsAgentUser(container: string, script: string): Promise<string> {
-  const exec = await docker.getContainer(container).exec({
-    Cmd: ["bash", "-c", script],
-    User: "agent",
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const chunks: Buffer[] = [];
-  for await (const chunk of await exec.start({})) chunks.push(chunk as Buffer);
-  return demultiplexLogs(Buffer.concat(chunks));
+  return (await execIn(container, ["bash", "-c", script], "agent")).output;
 }
 
 /**

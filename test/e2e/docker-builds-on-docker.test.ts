@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { ENV } from "../../tasks/common/core/contract";
-import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
 import type { JobRequest } from "../../standins/devops";
 import { buildDockerCliAgentImage, docker } from "../../standins/images";
 import { assertNoSecrets } from "../../standins/taskProcess";
@@ -18,6 +17,7 @@ import {
   teardownInputs,
   waitFor,
 } from "../../standins/organization";
+import { execIn } from "./containers";
 import { EngineRun } from "./engineRun";
 import { registryAvailable, startRegistry, type TestRegistry } from "./registry";
 
@@ -54,22 +54,8 @@ describe("jobs build and push images on the shared Docker engine (real engine, t
     );
   });
 
-  /** Runs a command in a running agent container as its user; returns its standard output. */
-  async function exec(container: string, command: string[]): Promise<{ exitCode: number; output: string }> {
-    const execution = await docker.getContainer(container).exec({
-      Cmd: command,
-      AttachStdout: true,
-      AttachStderr: true,
-    });
-    const stream = await execution.start({});
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
-    const { ExitCode } = await execution.inspect();
-    return { exitCode: ExitCode ?? -1, output: demultiplexLogs(Buffer.concat(chunks)) };
-  }
-
   async function dockerConfigOf(container: string): Promise<string> {
-    const { exitCode, output } = await exec(container, ["cat", "/azp/.docker/config.json"]);
+    const { exitCode, output } = await execIn(container, ["cat", "/azp/.docker/config.json"]);
     assert.equal(exitCode, 0, `config.json in ${container}: ${output}`);
     return output;
   }
@@ -161,7 +147,7 @@ describe("jobs build and push images on the shared Docker engine (real engine, t
       async () => {
         const states = await Promise.all(
           containers.map(
-            async (container) => (await exec(container, ["test", "-e", PUSHED_MARKER])).exitCode,
+            async (container) => (await execIn(container, ["test", "-e", PUSHED_MARKER])).exitCode,
           ),
         );
         if (jobs.some((job) => job.result)) {
@@ -193,7 +179,7 @@ describe("jobs build and push images on the shared Docker engine (real engine, t
         );
       }
     }
-    await Promise.all(containers.map((container) => exec(container, ["touch", RELEASE_MARKER])));
+    await Promise.all(containers.map((container) => execIn(container, ["touch", RELEASE_MARKER])));
 
     for (const job of jobs) await waitFor(() => job.result, 60_000, `${job.jobName} to finish`);
     assert.deepEqual(

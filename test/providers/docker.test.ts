@@ -15,9 +15,9 @@ import {
   statusOfListed,
   type DockerSettings,
 } from "../../tasks/common/providers/docker/dockerProvider";
-import { demultiplexLogs } from "../../tasks/common/providers/docker/dockerWire";
 import type { AgentContainerSpec, ContainerStatus } from "../../tasks/common/core/ports";
 import { ensureBusyboxImage } from "../e2e/busybox";
+import { execIn } from "../e2e/containers";
 import { requireDockerEngine } from "../e2e/engine";
 import { dockerAvailable } from "../../standins/images";
 import { APP_CERTIFICATE_PATH, CA_CERT_PATH, serverTlsOptions } from "../../standins/tls";
@@ -99,17 +99,8 @@ function ensureTestImage(image: string, withTokenDirectory: boolean): Promise<vo
 
 /** Runs a busybox applet in a running test container as its user; returns its output, checking the exit code. */
 async function exec(name: string, command: string[], expectedExitCode = 0): Promise<string> {
-  const execution = await docker.getContainer(name).exec({
-    Cmd: ["/bin/busybox", ...command],
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await execution.start({});
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
-  const { ExitCode } = await execution.inspect();
-  const output = demultiplexLogs(Buffer.concat(chunks));
-  assert.equal(ExitCode, expectedExitCode, `${command.join(" ")}: ${output}`);
+  const { exitCode, output } = await execIn(name, ["/bin/busybox", ...command]);
+  assert.equal(exitCode, expectedExitCode, `${command.join(" ")}: ${output}`);
   return output;
 }
 

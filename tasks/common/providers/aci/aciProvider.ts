@@ -128,6 +128,8 @@ export class AciProvider implements AgentProvider {
   private createsStarted = 0;
   private quotaLeft: number | undefined;
   private nextPacedCreateAt = 0;
+  /** The containers' size: the inputs', or the container group profile's in a warm start. */
+  private size: { cpu: number; memoryGB: number };
 
   constructor(private readonly settings: AciSettings) {
     const connection = settings.connection;
@@ -162,7 +164,7 @@ export class AciProvider implements AgentProvider {
 
   get description(): string {
     const network = this.warm
-      ? `${this.warm.description}`
+      ? this.warm.description
       : this.settings.subnetId
         ? `subnet ${this.settings.subnetId}`
         : "no virtual network";
@@ -174,9 +176,6 @@ export class AciProvider implements AgentProvider {
     const { cpu, memoryGB } = this.size;
     return this.location ? { region: this.location, cpu, memoryGB, osType } : undefined;
   }
-
-  /** The containers' size: the inputs', or the container group profile's in a warm start. */
-  private size: { cpu: number; memoryGB: number };
 
   get timeoutHint(): string | undefined {
     if (!this.settings.subnetId) return undefined;
@@ -634,24 +633,17 @@ export class AciProvider implements AgentProvider {
     } catch (error) {
       throw this.explain(error, `${method === "GET" ? "read" : "write"} ${path}`);
     }
-    return { status: response.status, body: parseJson(response.bodyAsText) as Record<string, unknown> };
+    const text = response.bodyAsText ?? "";
+    return { status: response.status, body: parseJson(text) as Record<string, unknown>, text };
   }
 
   private async armRead<T extends object>(path: string, apiVersion: string): Promise<ArmRead<T>> {
-    const url = new URL(path.replace(/^\/+/, ""), this.settings.connection.armUrl.replace(/\/*$/, "/"));
-    url.searchParams.set("api-version", apiVersion);
-    let response: PipelineResponse;
-    try {
-      response = await this.client.sendRequest(createPipelineRequest({ url: url.toString(), method: "GET" }));
-    } catch (error) {
-      throw this.explain(error, `read ${path}`);
-    }
-    const body = parseJson(response.bodyAsText);
-    const failure = { statusCode: response.status, details: body, message: response.bodyAsText ?? "" };
-    if (response.status === 404) return { status: "missing", error: failure };
-    if (response.status === 403) return { status: "forbidden", error: failure };
-    if (response.status >= 400) throw this.explain(failure, `read ${path}`);
-    return { status: "ok", body: body as T };
+    const answer = await this.armSend("GET", path, apiVersion);
+    const failure = armFailure(answer);
+    if (answer.status === 404) return { status: "missing", error: failure };
+    if (answer.status === 403) return { status: "forbidden", error: failure };
+    if (answer.status >= 400) throw this.explain(failure, `read ${path}`);
+    return { status: "ok", body: answer.body as T };
   }
 
   private explain(error: unknown, action: string, image?: string): Error {
@@ -661,11 +653,7 @@ export class AciProvider implements AgentProvider {
 
 /** An ARM error answer in the shape explainArmError reads (the SDK's RestError). */
 function armFailure(answer: ArmAnswer): object {
-  return {
-    statusCode: answer.status,
-    details: answer.body,
-    message: JSON.stringify(answer.body.error ?? {}),
-  };
+  return { statusCode: answer.status, details: answer.body, message: answer.text };
 }
 
 /** Resource IDs compare without regard to case (Azure Resource Manager treats them so). */

@@ -30,6 +30,8 @@ export interface StandbyPoolSettings {
 export interface ArmAnswer {
   status: number;
   body: Record<string, unknown>;
+  /** The body as sent, for an error message when it is not JSON. */
+  text: string;
 }
 
 /** What the standby pool needs of the provider: raw requests, the permission check and error explanations. */

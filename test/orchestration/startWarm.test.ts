@@ -96,9 +96,17 @@ describe("startAgents with a warm start from a standby pool (in-process)", () =>
   });
   afterEach(() => clock.restore());
 
-  function start(standby: FakeStandbyPool, count = 2): Promise<Settled<StartResult>> {
+  function start(
+    standby: FakeStandbyPool,
+    count = 2,
+    onlineTimeoutMs?: number,
+  ): Promise<Settled<StartResult>> {
     const provider = { ...world.provider, warm: standby };
-    const options = startOptionsWith({ count, registration: "agentCredential" });
+    const options = startOptionsWith({
+      count,
+      registration: "agentCredential",
+      ...(onlineTimeoutMs === undefined ? {} : { onlineTimeoutMs }),
+    });
     const newAgentKey = () => {
       keysMade += 1;
       return reusedAgentKey();
@@ -193,6 +201,19 @@ describe("startAgents with a warm start from a standby pool (in-process)", () =>
     standby.silent.add(nameOf(1));
     const error = failure(await start(standby, 1));
     assert.match(error.message, /printed no public key within 10 min/);
+    assert.deepEqual(world.left(), { containers: [], agents: [] });
+  });
+
+  it("counts the wait for the key into the online timeout, which bounds the whole wait for the agent", async () => {
+    // Created cold, the container prints its key after 20 s; its agent would be online 1.5 s later.
+    const timeoutMs = COLD_KEY_MS + ONLINE_AFTER_SETTINGS_MS / 2;
+    const error = failure(await start(new FakeStandbyPool(world, 0, key), 1, timeoutMs));
+    assert.match(error.message, /Timed out after .* waiting for 1 agent\(s\) to come online/);
+    assert.equal(
+      world.clock.now,
+      timeoutMs,
+      "failed at the timeout after the launch, not a timeout after the key",
+    );
     assert.deepEqual(world.left(), { containers: [], agents: [] });
   });
 

@@ -200,6 +200,8 @@ export async function startAgents(options: StartOptions, context: StartContext):
       agentVersion: agentPackage?.version,
       workFolder: AGENT_WORK_FOLDER,
     };
+    // onlineTimeoutMinutes bounds the whole wait for the agents, from the first launch on, whatever phase it is in.
+    const onlineDeadline = new Deadline(clock, options.onlineTimeoutMs);
     const claimContainer: LaunchAgent | undefined =
       warm &&
       (async (name, launchSignal) => {
@@ -219,7 +221,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
           name,
           warm,
           provider,
-          { clock, timeoutMs: options.onlineTimeoutMs, pollIntervalMs: options.pollIntervalMs },
+          { deadline: onlineDeadline, pollIntervalMs: options.pollIntervalMs },
           launchSignal,
         );
         const registered = await registerAgent(name, publicKey, launchPool, registration, pools);
@@ -258,7 +260,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
     );
 
     await timer.time("Wait for agents online", () =>
-      waitUntilOnline(names, launchPool, options, context, reports, timer),
+      waitUntilOnline(names, launchPool, onlineDeadline, options, context, reports, timer),
     );
     log.info(`All ${names.length} agent(s) are online after ${formatDuration(timer.elapsedMs)}.`);
     return result();
@@ -277,13 +279,13 @@ export async function startAgents(options: StartOptions, context: StartContext):
 async function waitUntilOnline(
   names: readonly string[],
   pool: Pool,
+  deadline: Deadline,
   options: StartOptions,
   context: StartContext,
   reports: Map<string, AgentReport>,
   timer: StepTimer,
 ): Promise<void> {
   const { provider, pools, log, signal, clock } = context;
-  const deadline = new Deadline(clock, options.onlineTimeoutMs);
   const registered = new Set<string>();
   let lastProgress = clock();
   let statuses = new Map<string, ContainerStatus>();

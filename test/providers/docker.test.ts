@@ -347,7 +347,8 @@ describe("DockerProvider against the local Docker engine", function () {
         return true;
       },
     );
-    assert.ok(Date.now() - started < 10_000);
+    // A hang guard, not a measurement: the error must come from the refused pull, not from a wait.
+    assert.ok(Date.now() - started < 60_000, `took ${Date.now() - started} ms`);
     const pull = requests.getCalls().find((call) => call.args[0].authconfig !== undefined);
     assert.deepEqual(pull?.args[0].authconfig, {
       username: "puller",
@@ -373,7 +374,8 @@ describe("DockerProvider against the local Docker engine", function () {
       );
       return true;
     });
-    assert.ok(Date.now() - started < 5_000);
+    // A hang guard, not a measurement: a refused connection fails at once, not at the 10 s ping timeout.
+    assert.ok(Date.now() - started < 9_000, `took ${Date.now() - started} ms`);
   });
 
   it("names dockerEndpoint when DOCKER_HOST points at no socket", async function () {

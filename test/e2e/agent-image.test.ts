@@ -317,7 +317,10 @@ describe("agent image (real Docker engine)", function () {
 
       const { exitCode, output } = await run.exit(60_000);
       assert.equal(exitCode, 124, output);
-      assert.match(output, /signed in with the agent's own credential[\s\S]*lifetime of 0\.25 minutes reached: stopping the agent/);
+      assert.match(
+        output,
+        /signed in with the agent's own credential[\s\S]*lifetime of 0\.25 minutes reached: stopping the agent/,
+      );
       assert.match(output, new RegExp(`agent ${agentName} unregistered`));
       assert.equal(devOps.agent(poolName, agentName), undefined);
     });

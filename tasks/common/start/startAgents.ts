@@ -260,7 +260,14 @@ export async function startAgents(options: StartOptions, context: StartContext):
     );
 
     await timer.time("Wait for agents online", () =>
-      waitUntilOnline(names, launchPool, onlineDeadline, options, context, reports, timer),
+      waitUntilOnline(
+        names,
+        launchPool,
+        { deadline: onlineDeadline, pollIntervalMs: options.pollIntervalMs },
+        context,
+        reports,
+        timer,
+      ),
     );
     log.info(`All ${names.length} agent(s) are online after ${formatDuration(timer.elapsedMs)}.`);
     return result();
@@ -279,13 +286,13 @@ export async function startAgents(options: StartOptions, context: StartContext):
 async function waitUntilOnline(
   names: readonly string[],
   pool: Pool,
-  deadline: Deadline,
-  options: StartOptions,
+  timing: { deadline: Deadline; pollIntervalMs: number },
   context: StartContext,
   reports: Map<string, AgentReport>,
   timer: StepTimer,
 ): Promise<void> {
   const { provider, pools, log, signal, clock } = context;
+  const { deadline } = timing;
   const registered = new Set<string>();
   let lastProgress = clock();
   let statuses = new Map<string, ContainerStatus>();
@@ -334,7 +341,7 @@ async function waitUntilOnline(
         )
         .join("; ");
       throw new UserError(
-        `Timed out after ${formatDuration(options.onlineTimeoutMs)} waiting for ${stillWaiting.length} agent(s) to come online (${states}). Raise onlineTimeoutMinutes if the image is large or the agent is downloaded at start.${provider.timeoutHint ? ` ${provider.timeoutHint}` : ""}${await logTail(provider, stillWaiting[0])}`,
+        `Timed out after ${formatDuration(deadline.budgetMs)} waiting for ${stillWaiting.length} agent(s) to come online (${states}). Raise onlineTimeoutMinutes if the image is large or the agent is downloaded at start.${provider.timeoutHint ? ` ${provider.timeoutHint}` : ""}${await logTail(provider, stillWaiting[0])}`,
       );
     }
     if (clock() - lastProgress >= PROGRESS_EVERY_MS) {
@@ -343,7 +350,7 @@ async function waitUntilOnline(
         `Waiting for ${stillWaiting.length} of ${names.length} agent(s) to come online (${formatDuration(timer.elapsedMs)} so far).`,
       );
     }
-    await sleep(deadline.nextWaitMs(options.pollIntervalMs), signal);
+    await sleep(deadline.nextWaitMs(timing.pollIntervalMs), signal);
   }
 }
 

@@ -32,6 +32,11 @@ fail() {
   exit "$exit_code"
 }
 
+# PID 1 ignores signals it has no trap for. Until the stop handling below takes over, a signal ends the script at
+# once: set before the warm start prints its public key, which is when a standby pool may already stop it.
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
 # --- Warm start ---------------------------------------------------------------------------------
 
 # A container started ahead in an Azure Container Instances standby pool knows nothing of its agent yet. It makes
@@ -111,16 +116,12 @@ take_warm_settings() {
   wait_seconds="$(awk -v minutes="$wait_minutes" 'BEGIN { s = minutes * 60; printf "%d", (s == int(s)) ? s : int(s) + 1 }')"
   ((wait_seconds > 0)) ||
     fail 2 "EPHEMERAL_AGENT_WARM_WAIT_MINUTES must be a number of minutes above 0, got: $wait_minutes"
-  # PID 1 ignores signals it has no trap for: stop at once while waiting.
-  trap 'exit 143' TERM
-  trap 'exit 130' INT
   deadline=$((SECONDS + wait_seconds))
   log "waiting for the agent's settings in $warm_settings_dir (up to $wait_minutes minutes)"
   until warm_settings_arrived; do
     ((SECONDS < deadline)) || fail "$warm_wait_exit_code" "no agent settings arrived in $warm_settings_dir within $wait_minutes minutes: exiting so that the standby pool replaces this container"
     sleep 0.2
   done
-  trap - TERM INT
   install -m 600 "$warm_settings_dir/agent" "$agent_credential_dir/.agent"
   install -m 600 "$warm_settings_dir/credentials" "$agent_credential_dir/.credentials"
   while IFS= read -r -d '' entry; do

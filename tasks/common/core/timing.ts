@@ -59,6 +59,12 @@ export class Deadline {
   }
 }
 
+/** How a wait polls: every interval, until the deadline. */
+export interface PollTiming {
+  deadline: Deadline;
+  pollIntervalMs: number;
+}
+
 /** Records how long each named step took, in order. */
 export class StepTimer {
   readonly steps: { name: string; ms: number }[] = [];

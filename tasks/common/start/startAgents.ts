@@ -24,7 +24,15 @@ import { registerAgent, type RegistrationSettings } from "./registrations";
 import { CreationPacer, KeySupply, launchEach, type LaunchAgent } from "./launches";
 import { waitForPublicKey } from "./warmLaunch";
 import { warmAgentSettings } from "../core/warmStart";
-import { CancelledError, Deadline, StepTimer, sleep, throwIfCancelled, type Clock } from "../core/timing";
+import {
+  CancelledError,
+  Deadline,
+  StepTimer,
+  sleep,
+  throwIfCancelled,
+  type Clock,
+  type PollTiming,
+} from "../core/timing";
 
 export interface StartOptions {
   pool: string;
@@ -201,7 +209,10 @@ export async function startAgents(options: StartOptions, context: StartContext):
       workFolder: AGENT_WORK_FOLDER,
     };
     // onlineTimeoutMinutes bounds the whole wait for the agents, from the first launch on, whatever phase it is in.
-    const onlineDeadline = new Deadline(clock, options.onlineTimeoutMs);
+    const onlineWait: PollTiming = {
+      deadline: new Deadline(clock, options.onlineTimeoutMs),
+      pollIntervalMs: options.pollIntervalMs,
+    };
     const claimContainer: LaunchAgent | undefined =
       warm &&
       (async (name, launchSignal) => {
@@ -217,13 +228,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
           );
         }
         throwIfCancelled(launchSignal);
-        const publicKey = await waitForPublicKey(
-          name,
-          warm,
-          provider,
-          { deadline: onlineDeadline, pollIntervalMs: options.pollIntervalMs },
-          launchSignal,
-        );
+        const publicKey = await waitForPublicKey(name, warm, provider, onlineWait, launchSignal);
         const registered = await registerAgent(name, publicKey, launchPool, registration, pools);
         throwIfCancelled(launchSignal);
         await warm.deliver(
@@ -260,14 +265,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
     );
 
     await timer.time("Wait for agents online", () =>
-      waitUntilOnline(
-        names,
-        launchPool,
-        { deadline: onlineDeadline, pollIntervalMs: options.pollIntervalMs },
-        context,
-        reports,
-        timer,
-      ),
+      waitUntilOnline(names, launchPool, onlineWait, context, reports, timer),
     );
     log.info(`All ${names.length} agent(s) are online after ${formatDuration(timer.elapsedMs)}.`);
     return result();
@@ -286,7 +284,7 @@ export async function startAgents(options: StartOptions, context: StartContext):
 async function waitUntilOnline(
   names: readonly string[],
   pool: Pool,
-  timing: { deadline: Deadline; pollIntervalMs: number },
+  timing: PollTiming,
   context: StartContext,
   reports: Map<string, AgentReport>,
   timer: StepTimer,

@@ -2,7 +2,7 @@ import type { AgentPublicKey } from "../core/agentCredential";
 import { UserError } from "../core/errors";
 import { formatDuration } from "../core/log";
 import { describeStatus, isFinished, type AgentProvider, type WarmStart } from "../core/ports";
-import { sleep, type Deadline } from "../core/timing";
+import { sleep, type PollTiming } from "../core/timing";
 
 /** Reads of the container's log per read of its state while waiting for its public key. */
 const LOG_READS_PER_STATUS = 3;
@@ -16,7 +16,7 @@ export async function waitForPublicKey(
   name: string,
   warm: WarmStart,
   provider: Pick<AgentProvider, "status">,
-  timing: { deadline: Deadline; pollIntervalMs: number },
+  timing: PollTiming,
   signal: AbortSignal,
 ): Promise<AgentPublicKey> {
   const { deadline } = timing;
